@@ -1,0 +1,81 @@
+// swift-tools-version: 6.1
+// The layers point one way: RadioProtocol (pure) <- RadioSimulator, and
+// RadioProtocol <- RadioDriver (I/O) <- radio-cli. RadioDriver also uses the
+// simulator library for the in-process `sim` and `loop://` ports.
+import PackageDescription
+
+let strict: [SwiftSetting] = [
+    .swiftLanguageMode(.v6),
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+]
+
+let package = Package(
+    name: "radio",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "RadioProtocol", targets: ["RadioProtocol"]),
+        .library(name: "RadioDriver", targets: ["RadioDriver"]),
+        .library(name: "RadioSimulator", targets: ["RadioSimulator"]),
+        .executable(name: "radio-cli", targets: ["radio-cli"]),
+        .executable(name: "radio-sim", targets: ["radio-sim"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
+    ],
+    targets: [
+        // Pure codec: no Glibc, no Foundation, no clocks, no threads.
+        .target(name: "RadioProtocol", swiftSettings: strict),
+
+        // termios2 (BOTHER) lives in <asm/termbits.h>, which clashes with
+        // <termios.h>; posix_openpt, pipe2 and ppoll need _GNU_SOURCE, which
+        // Swift's Glibc module lacks. Thin C wrappers, nothing more.
+        .target(name: "CRadioSystem"),
+
+        .target(
+            name: "RadioSimulator",
+            dependencies: [
+                "RadioProtocol",
+                "CRadioSystem",
+                .product(name: "SystemPackage", package: "swift-system"),
+            ],
+            path: "Simulator/RadioSimulator",
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "radio-sim",
+            dependencies: [
+                "RadioSimulator",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Simulator/radio-sim",
+            swiftSettings: strict
+        ),
+
+        .target(
+            name: "RadioDriver",
+            dependencies: [
+                "RadioProtocol",
+                "RadioSimulator",
+                "CRadioSystem",
+                .product(name: "SystemPackage", package: "swift-system"),
+            ],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "radio-cli",
+            dependencies: [
+                "RadioDriver",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strict
+        ),
+
+        .testTarget(name: "RadioProtocolTests", dependencies: ["RadioProtocol"], swiftSettings: strict),
+        .testTarget(name: "RadioDriverTests", dependencies: ["RadioDriver", "RadioSimulator"],
+                    swiftSettings: strict),
+        .testTarget(name: "EndToEndTests", dependencies: ["radio-cli", "radio-sim"],
+                    swiftSettings: strict),
+    ]
+)

@@ -1,0 +1,225 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import CRadioSystem
+import Foundation
+import RadioProtocol
+import Synchronization
+public import SystemPackage
+
+/// A pseudo-terminal pair from `posix_openpt`. The simulator serves on the
+/// master; a driver opens the slave path as it would `/dev/ttyUSB0`.
+public struct PseudoTerminal: Sendable {
+    public let master: FileDescriptor
+    /// The slave side, held open by the simulator so that the slave keeps its
+    /// raw settings between clients and the master never reads EIO while no
+    /// client is connected.
+    public let slave: FileDescriptor
+    public let slavePath: String
+
+    /// Opens a pair and puts the slave in raw mode, so the line discipline
+    /// neither echoes nor translates the simulator's bytes.
+    /// The corresponding C functions are `posix_openpt`, `grantpt`,
+    /// `unlockpt`, `ptsname_r` and `tcsetattr`.
+    public static func open() throws(Errno) -> PseudoTerminal {
+        let m = radio_posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC)
+        guard m >= 0 else { throw Errno(rawValue: errno) }
+        let master = FileDescriptor(rawValue: m)
+        do throws(Errno) {
+            guard radio_grantpt(m) == 0, radio_unlockpt(m) == 0 else { throw Errno(rawValue: errno) }
+            var name = [CChar](repeating: 0, count: 128)
+            let rc = radio_ptsname_r(m, &name, name.count)
+            guard rc == 0 else { throw Errno(rawValue: rc) }
+            let path = String(decoding: name.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            let s = radio_open_noctty(path)
+            guard s >= 0 else { throw Errno(rawValue: errno) }
+            let slave = FileDescriptor(rawValue: s)
+            var tio = termios()
+            var ok = tcgetattr(s, &tio) == 0
+            if ok {
+                cfmakeraw(&tio)
+                let flags = fcntl(m, F_GETFL)
+                ok = tcsetattr(s, TCSANOW, &tio) == 0 && flags >= 0 && fcntl(m, F_SETFL, flags | O_NONBLOCK) == 0
+            }
+            guard ok else {
+                let e = Errno(rawValue: errno)
+                try? slave.close()
+                throw e
+            }
+            return PseudoTerminal(master: master, slave: slave, slavePath: path)
+        } catch {
+            try? master.close()
+            throw error
+        }
+    }
+}
+
+/// Flags the API sets and the serving thread reads.
+final class ServeControl: Sendable {
+    let frozen = Atomic<Bool>(false)
+}
+
+/// The simulated radio served on a pty by one thread: it reads requests from
+/// the master, answers them, and sends telemetry on time.
+public final class PtySimulator: Sendable {
+    public let slavePath: String
+    private let pty: PseudoTerminal
+    private let wake: (read: FileDescriptor, write: FileDescriptor)
+    private let control = ServeControl()
+    private let stopped = Atomic<Bool>(false)
+    private let finished = DispatchSemaphore(value: 0)
+
+    /// Opens a pty and starts serving on it.
+    public init(configuration: SimulatorConfiguration) throws(Errno) {
+        pty = try PseudoTerminal.open()
+        slavePath = pty.slavePath
+        do {
+            let pipe = try FileDescriptor.pipe(options: [.closeOnExec, .nonBlocking])
+            wake = (pipe.readEnd, pipe.writeEnd)
+        } catch {
+            try? pty.master.close()
+            try? pty.slave.close()
+            throw error
+        }
+        let master = pty.master, wakeRead = wake.read, control = self.control, finished = self.finished
+        let thread = Thread {
+            var loop = ServeLoop(configuration: configuration, master: master, wake: wakeRead, control: control)
+            loop.run()
+            finished.signal()
+        }
+        thread.name = "radio-sim"
+        thread.start()
+    }
+
+    /// Stops answering without closing anything, like firmware that hangs or
+    /// a process under SIGSTOP. Requests wait in the pty until `thaw()`.
+    public func freeze() { control.frozen.store(true, ordering: .sequentiallyConsistent); poke() }
+    public func thaw() { control.frozen.store(false, ordering: .sequentiallyConsistent); poke() }
+
+    /// Stops the thread and closes the pty; a client then reads EOF/EIO, as
+    /// when a USB adapter is pulled. Safe to call more than once.
+    public func stop() {
+        guard !stopped.exchange(true, ordering: .sequentiallyConsistent) else { return }
+        // Closing the pipe's write end wakes the thread with POLLHUP.
+        _ = try? wake.write.close()
+        finished.wait()
+        _ = try? pty.master.close()
+        _ = try? pty.slave.close()
+        _ = try? wake.read.close()
+    }
+
+    deinit { stop() }
+
+    private func poke() {
+        guard !stopped.load(ordering: .sequentiallyConsistent) else { return }
+        var one: UInt8 = 1
+        _ = write(wake.write.rawValue, &one, 1)
+    }
+}
+
+/// The serving thread's state; owned by that thread alone.
+private struct ServeLoop {
+    var engine: SimulatorEngine
+    let master: FileDescriptor
+    let wake: FileDescriptor
+    let control: ServeControl
+    var output: [UInt8] = []
+    var readBuffer = [UInt8](repeating: 0, count: 4096)
+    let clock = ContinuousClock()
+    let start: ContinuousClock.Instant
+    var nextTelemetry: ContinuousClock.Instant?
+
+    init(configuration: SimulatorConfiguration, master: FileDescriptor, wake: FileDescriptor, control: ServeControl) {
+        engine = SimulatorEngine(configuration: configuration)
+        self.master = master
+        self.wake = wake
+        self.control = control
+        start = clock.now
+        output.reserveCapacity(8192)
+    }
+
+    mutating func run() {
+        scheduleTelemetry(from: start)
+        while true {
+            let frozen = control.frozen.load(ordering: .sequentiallyConsistent)
+            var fds = [
+                pollfd(fd: wake.rawValue, events: Int16(POLLIN), revents: 0),
+                pollfd(fd: master.rawValue, events: Int16(frozen ? 0 : POLLIN), revents: 0),
+            ]
+            if !output.isEmpty && !frozen { fds[1].events |= Int16(POLLOUT) }
+            var timeout = timespec(tv_sec: 1, tv_nsec: 0)
+            var waitForever = true
+            if let next = nextTelemetry, !frozen {
+                let wait = max(clock.now.duration(to: next), .zero)
+                timeout = timespec(tv_sec: Int(wait.components.seconds),
+                                   tv_nsec: Int(wait.components.attoseconds / 1_000_000_000))
+                waitForever = false
+            }
+            let n = waitForever ? radio_ppoll(&fds, 2, nil) : radio_ppoll(&fds, 2, &timeout)
+            if n < 0 && errno != EINTR { return }
+            if fds[0].revents & Int16(POLLHUP | POLLERR) != 0 { return }
+            if fds[0].revents & Int16(POLLIN) != 0 { drainWake() }
+            if frozen { continue }
+            if fds[1].revents & Int16(POLLIN) != 0 {
+                let fd = master.rawValue
+                let got = readBuffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+                if got > 0 {
+                    engine.receive(readBuffer[0..<got], into: &output)
+                } else if got < 0 && errno != EAGAIN && errno != EINTR && errno != EIO {
+                    return
+                }
+            }
+            emitDueTelemetry()
+            flush()
+        }
+    }
+
+    /// Sends every telemetry frame that is due. Telemetry keeps a fixed
+    /// schedule; after a stall of more than a few frames it skips ahead
+    /// rather than bursting what it missed.
+    mutating func emitDueTelemetry() {
+        guard let interval = engine.telemetryInterval else { nextTelemetry = nil; return }
+        let now = clock.now
+        guard var next = nextTelemetry else { nextTelemetry = now + interval; return }
+        var sent = 0
+        while next <= now && sent < 8 {
+            let uptime = Int64((now - start) / .milliseconds(1))
+            engine.appendTelemetry(uptimeMillis: UInt32(truncatingIfNeeded: uptime), into: &output)
+            next += interval
+            sent += 1
+        }
+        if next <= now { next = now + interval }
+        // A SetTelemetryRate may have shortened the interval.
+        nextTelemetry = min(next, now + interval)
+    }
+
+    mutating func scheduleTelemetry(from start: ContinuousClock.Instant) {
+        nextTelemetry = engine.telemetryInterval.map { start + $0 }
+    }
+
+    mutating func flush() {
+        while !output.isEmpty {
+            let fd = master.rawValue
+            let wrote = output.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+            if wrote > 0 {
+                output.removeFirst(wrote)
+            } else {
+                // EAGAIN: the pty buffer is full. Keep a little for POLLOUT;
+                // beyond that nobody is listening, and like a UART the radio
+                // transmits into the void rather than queueing forever.
+                if (errno != EAGAIN && errno != EINTR) || output.count > 16 * 1024 {
+                    output.removeAll(keepingCapacity: true)
+                }
+                return
+            }
+        }
+    }
+
+    func drainWake() {
+        var sink = (0 as UInt64, 0 as UInt64)
+        let fd = wake.rawValue
+        while withUnsafeMutableBytes(of: &sink, { read(fd, $0.baseAddress, $0.count) }) > 0 {}
+    }
+}

@@ -1,0 +1,174 @@
+public import RadioProtocol
+
+/// How the simulated radio presents itself and behaves. Later options (fault
+/// injection, wire-time emulation) join this struct; the runners pass it on.
+public struct SimulatorConfiguration: Sendable, Hashable {
+    public var model = "RS-100 Simulated Radio"
+    public var serialNumber = "SIM-0001"
+    public var firmwareVersion = "1.0.0-sim"
+    public var powerRange = ClosedSpan(Power(deciDBm: -100), Power(deciDBm: 300))
+    public var channelRange = ClosedSpan<UInt16>(1, 1024)
+    /// Telemetry frames per second at start-up; 0 is off.
+    public var telemetryHz: UInt16 = 10
+    /// The highest rate SetTelemetryRate accepts.
+    public var maxTelemetryHz: UInt16 = 5000
+    /// Seeds the measurement noise, so runs with the same seed match.
+    public var seed: UInt64 = 1
+
+    public init() {}
+}
+
+/// SplitMix64: small, fast, and reproducible from a seed.
+struct SplitMix64 {
+    private var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+    /// Uniform in -spread...spread.
+    mutating func jitter(_ spread: Int) -> Int {
+        Int(next() % UInt64(2 * spread + 1)) - spread
+    }
+}
+
+/// The radio's behaviour with no I/O: it takes request frames and gives
+/// response frames, and makes telemetry samples when asked.
+public struct SimulatedRadio: Sendable {
+    public let configuration: SimulatorConfiguration
+    public private(set) var power: Power
+    public private(set) var channel: UInt16
+    public private(set) var telemetryRate: UInt16
+    /// Successful SetPower and SetChannel commands taken, for tests that
+    /// check at-most-once application.
+    public private(set) var appliedCommands = 0
+    private var rng: SplitMix64
+    private var rssi: Int = -700
+    private var telemetrySequence: UInt16 = 0
+
+    public init(configuration: SimulatorConfiguration) {
+        self.configuration = configuration
+        power = configuration.powerRange.lower
+        channel = configuration.channelRange.lower
+        telemetryRate = configuration.telemetryHz
+        rng = SplitMix64(seed: configuration.seed)
+    }
+
+    public var identity: Identity {
+        Identity(model: configuration.model, serialNumber: configuration.serialNumber,
+                 firmwareVersion: configuration.firmwareVersion, protocolVersion: Frame.protocolVersion,
+                 powerRange: configuration.powerRange, channelRange: configuration.channelRange)
+    }
+
+    /// Answers one frame. Returns nil for frames a radio does not answer
+    /// (responses and telemetry sent to it).
+    public mutating func handle(_ frame: Frame) -> Frame? {
+        guard FrameType.isRequest(frame.type) else { return nil }
+        let command = Command(rawValue: frame.type)
+        let response: Response
+        do {
+            let message = try Message(frame: frame)
+            guard case .request(let request) = message else { return nil }
+            response = handle(request)
+        } catch {
+            switch error {
+            case .unsupportedVersion: response = .failure(command, .unsupportedVersion)
+            case .unknownType: response = .failure(command, .unknownCommand)
+            case .malformedPayload: response = .failure(command, .malformed)
+            }
+        }
+        return Message.response(response).frame(sequence: frame.sequence)
+    }
+
+    public mutating func handle(_ request: Request) -> Response {
+        switch request {
+        case .identify:
+            return .ok(.identity(identity))
+        case .setPower(let p):
+            guard configuration.powerRange.contains(p) else { return .failure(.setPower, .outOfRange) }
+            power = p
+            appliedCommands += 1
+            return .ok(.power(p))
+        case .setChannel(let c):
+            guard configuration.channelRange.contains(c) else { return .failure(.setChannel, .outOfRange) }
+            channel = c
+            appliedCommands += 1
+            return .ok(.channel(c))
+        case .getState:
+            return .ok(.state(RadioState(power: power, channel: channel, mode: .receive,
+                                         telemetryRate: telemetryRate, measurements: measure())))
+        case .ping(let bytes):
+            return .ok(.pong(bytes))
+        case .setTelemetryRate(let hz):
+            guard hz <= configuration.maxTelemetryHz else { return .failure(.setTelemetryRate, .outOfRange) }
+            telemetryRate = hz
+            return .ok(.telemetryRate(hz))
+        }
+    }
+
+    /// One telemetry sample; its sequence number counts samples.
+    public mutating func telemetry(uptimeMillis: UInt32) -> TelemetrySample {
+        defer { telemetrySequence &+= 1 }
+        return TelemetrySample(sequence: telemetrySequence, uptimeMillis: uptimeMillis, measurements: measure())
+    }
+
+    /// Plausible readings: RSSI wanders around -70 dBm and depends a little on
+    /// the channel; the PA warms with power; forward power follows the set
+    /// power less 0.2 dB of cable, with a 1.2:1 match reflecting ~21 dB down.
+    private mutating func measure() -> Measurements {
+        rssi += rng.jitter(5)
+        rssi = min(max(rssi, -1100), -300)
+        let channelOffset = Int(channel % 16) - 8
+        let rssiNow = rssi + channelOffset
+        let noiseFloor = -1150 + rng.jitter(10)
+        let temperature = 350 + Int(power.deciDBm) / 2 + rng.jitter(3)
+        let supply = 13_800 + rng.jitter(40)
+        let forward = Int(power.deciDBm) - 2 + rng.jitter(1)
+        return Measurements(
+            rssiDeciDBm: Int16(rssiNow), snrDeciDB: Int16(rssiNow - noiseFloor),
+            temperatureDeciC: Int16(temperature), supplyMillivolts: UInt16(supply),
+            forwardDeciDBm: Int16(forward), reflectedDeciDBm: Int16(forward - 210))
+    }
+}
+
+/// The simulator at the byte level, still without I/O: bytes in from the
+/// host, bytes out to it. Both runners (pty and in-memory) drive this.
+public struct SimulatorEngine: Sendable {
+    public private(set) var radio: SimulatedRadio
+    private var decoder = FrameDecoder()
+    private var scratch: [UInt8] = []
+
+    public init(configuration: SimulatorConfiguration) {
+        radio = SimulatedRadio(configuration: configuration)
+        scratch.reserveCapacity(Frame.maxWireSize)
+    }
+
+    public var decoderCounters: FrameDecoder.Counters { decoder.counters }
+
+    /// Feeds bytes from the host and appends the wire bytes of every
+    /// response to `output`. Corrupt frames are dropped unanswered: the
+    /// host cannot trust a sequence number that failed its CRC.
+    public mutating func receive<C: Collection>(_ bytes: C, into output: inout [UInt8]) where C.Element == UInt8 {
+        var radio = self.radio
+        decoder.feed(bytes) { event in
+            if case .frame(let frame) = event, let reply = radio.handle(frame) {
+                reply.encode(into: &output)
+            }
+        }
+        self.radio = radio
+    }
+
+    /// Appends one telemetry frame to `output`.
+    public mutating func appendTelemetry(uptimeMillis: UInt32, into output: inout [UInt8]) {
+        let sample = radio.telemetry(uptimeMillis: uptimeMillis)
+        Message.telemetry(sample).frame(sequence: sample.sequence).encode(into: &output)
+    }
+
+    /// Time between telemetry frames, or nil when telemetry is off.
+    public var telemetryInterval: Duration? {
+        radio.telemetryRate == 0 ? nil : .nanoseconds(1_000_000_000 / Int64(radio.telemetryRate))
+    }
+}

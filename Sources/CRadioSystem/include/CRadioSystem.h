@@ -1,0 +1,35 @@
+#ifndef RADIO_CRADIOSYSTEM_H
+#define RADIO_CRADIOSYSTEM_H
+
+#include <poll.h>
+#include <time.h>
+#include <stddef.h>
+
+/// Sets input and output speed to an arbitrary rate with termios2 and BOTHER.
+/// Returns 0, or -1 with errno set (EINVAL or ENOTTY when the driver cannot).
+/// The corresponding kernel calls are ioctl(TCGETS2) and ioctl(TCSETS2).
+int radio_set_custom_baud(int fd, unsigned int baud);
+
+/// Reads the output speed the driver reports through termios2, or -1 with errno.
+long radio_get_baud(int fd);
+
+// Swift's Glibc module is built without _GNU_SOURCE/_XOPEN_SOURCE, which
+// hides these. Each wrapper is the C call of the same name, unchanged.
+
+/// posix_openpt(3)
+int radio_posix_openpt(int flags);
+/// grantpt(3)
+int radio_grantpt(int fd);
+/// unlockpt(3)
+int radio_unlockpt(int fd);
+/// ptsname_r(3): returns 0 or an errno value.
+int radio_ptsname_r(int fd, char *buf, size_t len);
+/// pipe2(2)
+int radio_pipe2(int fds[2], int flags);
+/// ppoll(2) with no signal mask; timeout NULL waits forever.
+int radio_ppoll(struct pollfd *fds, unsigned long nfds, const struct timespec *timeout);
+
+/// open(path, O_RDWR | O_NOCTTY | O_CLOEXEC): the pty slave, for the simulator.
+int radio_open_noctty(const char *path);
+
+#endif

@@ -1,0 +1,146 @@
+import Dispatch
+import Foundation
+import RadioProtocol
+public import RadioSimulator
+import Synchronization
+
+/// `loop://`: the simulator in this process, reached through memory with no
+/// kernel in the path. The benchmarks' in-memory reference transport.
+///
+/// `send` runs the simulator inline on the caller's thread and queues its
+/// answer for the reader; a small thread adds telemetry on schedule.
+public final class LoopTransport: RadioTransport {
+    public let name: String
+    private let shared: Shared
+
+    private struct State {
+        var engine: SimulatorEngine
+        var inbound: [UInt8] = []
+        var closed = false
+    }
+
+    /// What the caller's threads and the telemetry thread share.
+    private final class Shared: Sendable {
+        let state: Mutex<State>
+        let readable = DispatchSemaphore(value: 0)
+        let stopTelemetry = DispatchSemaphore(value: 0)
+        let telemetryDone = DispatchSemaphore(value: 0)
+        init(_ state: State) { self.state = Mutex(state) }
+    }
+
+    /// Like a UART with nobody listening, bytes past this are dropped.
+    private static let inboundLimit = 64 * 1024
+
+    public init(configuration: SimulatorConfiguration, name: String = "loop://") {
+        self.name = name
+        let shared = Shared(State(engine: SimulatorEngine(configuration: configuration)))
+        self.shared = shared
+        let thread = Thread {
+            LoopTransport.runTelemetry(shared)
+            shared.telemetryDone.signal()
+        }
+        thread.name = "loop-telemetry"
+        thread.start()
+    }
+
+    private static func runTelemetry(_ shared: Shared) {
+        let clock = ContinuousClock()
+        let start = clock.now
+        var next = start
+        while true {
+            let interval = shared.state.withLock { $0.engine.telemetryInterval } ?? .milliseconds(100)
+            next = max(next + interval, clock.now - interval)
+            if shared.stopTelemetry.wait(timeout: dispatchTime(after: clock.now.duration(to: next))) == .success {
+                return
+            }
+            let sent = shared.state.withLock { s -> Bool in
+                guard s.engine.telemetryInterval != nil, s.inbound.count < inboundLimit else { return false }
+                let uptime = UInt32(truncatingIfNeeded: Int64((clock.now - start) / .milliseconds(1)))
+                s.engine.appendTelemetry(uptimeMillis: uptime, into: &s.inbound)
+                return true
+            }
+            if sent { shared.readable.signal() }
+        }
+    }
+
+    public func send(_ bytes: [UInt8], deadline: ContinuousClock.Instant) throws(RadioError) {
+        let name = self.name
+        try shared.state.withLock { s throws(RadioError) in
+            guard !s.closed else { throw .disconnected("\(name) closed") }
+            if s.inbound.count < LoopTransport.inboundLimit {
+                s.engine.receive(bytes, into: &s.inbound)
+            }
+        }
+        shared.readable.signal()
+    }
+
+    public func receive(into buffer: UnsafeMutableRawBufferPointer, timeout: Duration) throws(RadioError) -> Int {
+        let name = self.name
+        for attempt in 0..<2 {
+            let n = try shared.state.withLock { s throws(RadioError) -> Int in
+                if s.inbound.isEmpty {
+                    if s.closed { throw .disconnected("\(name) closed") }
+                    return 0
+                }
+                let n = min(buffer.count, s.inbound.count)
+                s.inbound.withUnsafeBytes { buffer.copyMemory(from: UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
+                s.inbound.removeFirst(n)
+                return n
+            }
+            if n > 0 || attempt == 1 { return n }
+            _ = shared.readable.wait(timeout: dispatchTime(after: timeout))
+        }
+        return 0
+    }
+
+    public func interrupt() { shared.readable.signal() }
+
+    public func close() {
+        shared.state.withLock { $0.closed = true }
+        shared.stopTelemetry.signal()
+        shared.telemetryDone.wait()
+        shared.readable.signal()
+    }
+
+    /// The simulated radio's state, for tests that check what it applied.
+    public var radio: SimulatedRadio { shared.state.withLock { $0.engine.radio } }
+}
+
+func dispatchTime(after d: Duration) -> DispatchTime {
+    let c = max(d, .zero).components
+    return .now() + .nanoseconds(Int(c.seconds) * 1_000_000_000 + Int(c.attoseconds / 1_000_000_000))
+}
+
+/// `sim`: the simulator in this process behind a real pty, reached through
+/// the same termios code as hardware.
+public final class SimTransport: RadioTransport {
+    public let simulator: PtySimulator
+    private let serial: SerialTransport
+    public var name: String { "sim (\(simulator.slavePath))" }
+
+    public init(configuration: SimulatorConfiguration, settings: SerialSettings) throws(RadioError) {
+        do {
+            simulator = try PtySimulator(configuration: configuration)
+        } catch {
+            throw .system("starting the simulator", error)
+        }
+        do {
+            serial = try SerialTransport(path: simulator.slavePath, settings: settings)
+        } catch {
+            simulator.stop()
+            throw error
+        }
+    }
+
+    public func send(_ bytes: [UInt8], deadline: ContinuousClock.Instant) throws(RadioError) {
+        try serial.send(bytes, deadline: deadline)
+    }
+    public func receive(into buffer: UnsafeMutableRawBufferPointer, timeout: Duration) throws(RadioError) -> Int {
+        try serial.receive(into: buffer, timeout: timeout)
+    }
+    public func interrupt() { serial.interrupt() }
+    public func close() {
+        serial.close()
+        simulator.stop()
+    }
+}

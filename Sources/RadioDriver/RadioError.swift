@@ -1,0 +1,83 @@
+public import RadioProtocol
+public import SystemPackage
+
+/// Every way a driver call can fail. Each case's description is one line
+/// that names the problem and, where there is one, the fix.
+public enum RadioError: Error, Hashable, Sendable, CustomStringConvertible {
+    /// No answer before the deadline.
+    case timeout(Command, Duration)
+    /// Bytes came back but none formed a valid frame: usually a wrong baud
+    /// rate, or a device that is not this radio.
+    case noValidResponse(Command, discardedBytes: Int)
+    /// The radio answered with an error status.
+    case device(Command, Status)
+    /// The radio's answer passed its CRC but did not parse.
+    case malformedResponse(Command)
+    /// The port would not take bytes before the deadline (flow control held off).
+    case writeTimeout(String)
+    /// The port went away (adapter unplugged, simulator gone, server closed).
+    case disconnected(String)
+    /// Another process holds the port.
+    case busy(String)
+    case permissionDenied(String)
+    case notFound(String)
+    /// The path exists but is not a terminal.
+    case notATerminal(String)
+    /// The port string did not parse, or named an unknown scheme or option.
+    case invalidPort(String)
+    /// The tty driver refused the baud rate.
+    case unsupportedBaudRate(Int, String)
+    /// An unexpected system error.
+    case system(String, Errno)
+    /// The client was closed.
+    case closed
+    /// The calling task was cancelled.
+    case cancelled
+
+    public var description: String {
+        switch self {
+        case .timeout(let c, let d):
+            "timeout: no reply to \(c) within \(format(d))"
+        case .noValidResponse(let c, let n):
+            "no valid reply to \(c): \(n) bytes received did not decode (wrong baud rate, or not a radio on this port?)"
+        case .device(let c, let s):
+            "radio rejected \(c): \(s)"
+        case .malformedResponse(let c):
+            "radio sent a malformed reply to \(c)"
+        case .writeTimeout(let p):
+            "timeout writing to \(p): the line is not draining (RTS/CTS held off?)"
+        case .disconnected(let why):
+            "disconnected: \(why)"
+        case .busy(let p):
+            "port busy: \(p) is held by another process (close it, or share the radio through a daemon)"
+        case .permissionDenied(let p):
+            "permission denied: \(p) (install the udev rule with 'make install-udev', or add yourself to the 'dialout' group and log in again)"
+        case .notFound(let p):
+            "no such port: \(p)"
+        case .notATerminal(let p):
+            "not a serial port: \(p) is not a tty"
+        case .invalidPort(let why):
+            "invalid port: \(why)"
+        case .unsupportedBaudRate(let b, let p):
+            "baud rate \(b) not supported by \(p)"
+        case .system(let what, let e):
+            "\(what): \(e.description)"
+        case .closed:
+            "the radio connection is closed"
+        case .cancelled:
+            "cancelled"
+        }
+    }
+}
+
+func format(_ d: Duration) -> String {
+    let ms = Double(d.components.seconds) * 1000 + Double(d.components.attoseconds) / 1e15
+    if ms >= 1000 { return "\(ms / 1000) s".replacingZeroFraction() }
+    return "\(Int(ms.rounded())) ms"
+}
+
+extension String {
+    fileprivate func replacingZeroFraction() -> String {
+        hasSuffix(".0 s") ? String(dropLast(4)) + " s" : self
+    }
+}

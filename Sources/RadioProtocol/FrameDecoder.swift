@@ -1,0 +1,156 @@
+/// Turns a byte stream into frames, recovering at the next delimiter after
+/// any corruption. It owns no I/O: feed it the bytes you read.
+///
+///     bytes in:   ·· 9A 41 │ 00 │ 03 01 81 ·· 07 │ 00 │ 03 01 ·· 5C │ 00
+///                 garbage  │    │ good frame     │    │ bad CRC       │
+///     events out:      .error(.crcMismatch)  .frame(…)  .error(.crcMismatch)
+///
+/// Each run of bytes up to a 0x00 is one candidate frame. Empty runs (two
+/// delimiters in a row, or a leading delimiter) are ignored. A run longer than
+/// `Frame.maxEncodedSize` is discarded as it arrives: the decoder stops
+/// storing bytes and reports `.oversized` once the delimiter ends it, so its
+/// memory stays at one maximum-size frame whatever it is fed.
+///
+/// Garbage in front of the first frame therefore surfaces as one error (or
+/// none, if it contains no delimiter and the first real frame's delimiter
+/// ends it together with the frame: the CRC then fails and the next frame
+/// decodes). Senders start a session with a lone 0x00 to flush such garbage.
+public struct FrameDecoder: Sendable {
+    public enum Error: Swift.Error, Equatable, Hashable, Sendable {
+        /// The COBS blocks were inconsistent (a block ran past the delimiter).
+        case invalidCOBS
+        /// The frame was shorter than a header and a CRC.
+        case tooShort
+        /// The CRC did not match.
+        case crcMismatch
+        /// More than `Frame.maxEncodedSize` bytes came without a delimiter;
+        /// they were discarded.
+        case oversized
+    }
+
+    public enum Event: Equatable, Sendable {
+        case frame(Frame)
+        case error(Error)
+    }
+
+    /// Statistics since this decoder was made.
+    public struct Counters: Equatable, Sendable {
+        public var frames = 0
+        public var crcErrors = 0
+        public var cobsErrors = 0
+        public var shortFrames = 0
+        public var oversized = 0
+        /// Bytes that did not end up in a good frame.
+        public var discardedBytes = 0
+        public init() {}
+        public var errors: Int { crcErrors + cobsErrors + shortFrames + oversized }
+    }
+
+    private var encoded: [UInt8]
+    private var raw: [UInt8]
+    private var count = 0
+    private var overflowing = false
+    private var overflowBytes = 0
+    public private(set) var counters = Counters()
+
+    public init() {
+        encoded = [UInt8](repeating: 0, count: Frame.maxEncodedSize)
+        raw = [UInt8](repeating: 0, count: Frame.maxEncodedSize)
+    }
+
+    /// The number of bytes of a partial frame held now.
+    public var bufferedCount: Int { count }
+
+    /// Forgets any partial frame, as after reopening a port.
+    public mutating func reset() {
+        count = 0
+        overflowing = false
+        overflowBytes = 0
+    }
+
+    /// Feeds bytes in, calling `handle` for every frame or error they complete.
+    @inlinable
+    public mutating func feed<C: Collection>(
+        _ bytes: C, _ handle: (Event) throws -> Void
+    ) rethrows where C.Element == UInt8 {
+        try feed(bytes) { event, _ in try handle(event) }
+    }
+
+    /// Feeds bytes in, calling `handle` for every frame or error with the
+    /// encoded bytes it came from (without the delimiter; empty for
+    /// `.oversized`, whose bytes were not kept). The slice is valid only
+    /// during the call: traces copy it, the good path ignores it.
+    public mutating func feed<C: Collection>(
+        _ bytes: C, withWireBytes handle: (Event, ArraySlice<UInt8>) throws -> Void
+    ) rethrows where C.Element == UInt8 {
+        for byte in bytes {
+            if byte != Frame.delimiter {
+                if overflowing {
+                    overflowBytes += 1
+                } else if count == Frame.maxEncodedSize {
+                    overflowing = true
+                    overflowBytes = count + 1
+                    count = 0
+                } else {
+                    encoded[count] = byte
+                    count += 1
+                }
+                continue
+            }
+            if overflowing {
+                counters.oversized += 1
+                counters.discardedBytes += overflowBytes
+                overflowing = false
+                overflowBytes = 0
+                try handle(.error(.oversized), [])
+                continue
+            }
+            if count == 0 { continue }
+            let event = completeFrame()
+            defer { count = 0 }
+            try handle(event, encoded[0..<count])
+        }
+    }
+
+    private mutating func completeFrame() -> Event {
+        let length = count
+        let decoded: Int
+        do {
+            decoded = try encoded.withUnsafeBufferPointer { (input) throws(COBS.DecodeError) -> Int in
+                try raw.withUnsafeMutableBufferPointer { (output) throws(COBS.DecodeError) -> Int in
+                    try COBS.decode(UnsafeBufferPointer(rebasing: input[0..<length]), into: output)
+                }
+            }
+        } catch {
+            counters.cobsErrors += 1
+            counters.discardedBytes += length
+            return .error(.invalidCOBS)
+        }
+        guard decoded >= Frame.minRawSize, decoded <= Frame.maxRawSize else {
+            if decoded < Frame.minRawSize {
+                counters.shortFrames += 1
+                counters.discardedBytes += length
+                return .error(.tooShort)
+            }
+            counters.oversized += 1
+            counters.discardedBytes += length
+            return .error(.oversized)
+        }
+        let body = decoded - Frame.crcSize
+        var crc = CRC16.initial
+        for i in 0..<body { crc = CRC16.update(crc, raw[i]) }
+        let sent = UInt16(raw[body]) | UInt16(raw[body + 1]) << 8
+        guard crc == sent else {
+            counters.crcErrors += 1
+            counters.discardedBytes += length
+            return .error(.crcMismatch)
+        }
+        counters.frames += 1
+        return .frame(Frame(
+            version: raw[0],
+            type: raw[1],
+            sequence: UInt16(raw[2]) | UInt16(raw[3]) << 8,
+            payload: Array(raw[Frame.headerSize..<body])
+        ))
+    }
+}
