@@ -181,7 +181,8 @@ public final class RadioClient: Sendable {
 }
 
 extension RadioError {
-    var isNoAnswer: Bool {
+    /// True for failures where the radio did not answer, which a retry may cure.
+    public var isNoAnswer: Bool {
         switch self {
         case .timeout, .noValidResponse: true
         default: false

@@ -1,0 +1,90 @@
+import ArgumentParser
+import Foundation
+import RadioProtocol
+import RadioSimulator
+
+/// `radio-sim`: a simulated radio behind a pseudo-terminal.
+///
+/// Prints the slave path as the first line on stdout, then serves until
+/// SIGINT or SIGTERM and exits 0.
+@main
+struct RadioSim: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "radio-sim",
+        abstract: "A simulated radio behind a pseudo-terminal.",
+        discussion: """
+            Prints the pty's slave path (/dev/pts/N) as the first line on stdout, then \
+            serves the radio protocol on it until SIGINT or SIGTERM. Point radio-cli at it \
+            with --port /dev/pts/N, or at the --link path.
+            """)
+
+    @Option(help: "Also make a symlink at PATH to the slave, removed on exit.")
+    var link: String?
+
+    @Option(name: .customLong("telemetry-hz"), help: "Telemetry frames per second at start (0 = off).")
+    var telemetryHz: UInt16 = 10
+
+    @Option(help: "Seed for the simulated measurements (same seed, same readings).")
+    var seed: UInt64 = 1
+
+    @Option(name: .customLong("serial-number"), help: "Serial number the radio reports.")
+    var serialNumber: String = "SIM-0001"
+
+    func validate() throws {
+        let max = SimulatorConfiguration().maxTelemetryHz
+        guard telemetryHz <= max else {
+            throw ValidationError("--telemetry-hz must be 0...\(max), got \(telemetryHz)")
+        }
+        guard !serialNumber.isEmpty, serialNumber.utf8.count <= Identity.maxStringBytes else {
+            throw ValidationError("--serial-number must be 1...\(Identity.maxStringBytes) bytes")
+        }
+    }
+
+    var simulatorConfiguration: SimulatorConfiguration {
+        var c = SimulatorConfiguration()
+        c.telemetryHz = telemetryHz
+        c.seed = seed
+        c.serialNumber = serialNumber
+        return c
+    }
+
+    func run() throws {
+        // Block the signals before any thread starts, so every thread inherits
+        // the mask and only sigwait below sees them.
+        var signals = sigset_t()
+        sigemptyset(&signals)
+        sigaddset(&signals, SIGINT)
+        sigaddset(&signals, SIGTERM)
+        pthread_sigmask(SIG_BLOCK, &signals, nil)
+
+        let simulator: PtySimulator
+        do {
+            simulator = try PtySimulator(configuration: simulatorConfiguration)
+        } catch {
+            fail("cannot open a pseudo-terminal: \(error)", status: 71)  // EX_OSERR
+        }
+        if let link {
+            try? FileManager.default.removeItem(atPath: link)
+            do {
+                try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: simulator.slavePath)
+            } catch {
+                simulator.stop()
+                fail("cannot create link \(link): \(error.localizedDescription)", status: 73)  // EX_CANTCREAT
+            }
+        }
+        // Written straight to the descriptor: a parent reading a pipe must get
+        // this line now, not when a stdio buffer fills.
+        FileHandle.standardOutput.write(Data((simulator.slavePath + "\n").utf8))
+
+        var received: Int32 = 0
+        sigwait(&signals, &received)
+        simulator.stop()
+        if let link { unlink(link) }
+        throw ExitCode.success
+    }
+
+    func fail(_ message: String, status: Int32) -> Never {
+        FileHandle.standardError.write(Data("radio-sim: \(message)\n".utf8))
+        Foundation.exit(status)
+    }
+}

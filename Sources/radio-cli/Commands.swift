@@ -1,0 +1,135 @@
+import ArgumentParser
+import Foundation
+import RadioDriver
+import RadioProtocol
+
+struct Info: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Identify the radio: model, serial, firmware and ranges.")
+    @OptionGroup var global: GlobalOptions
+
+    func run() async throws {
+        let (port, id) = try await global.withRadio { r throws(RadioError) in (r.portName, try await r.identify()) }
+        Output.identity(id, port: port, json: global.json)
+    }
+}
+
+struct GetState: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Read power, channel, tx/rx and the radio's measurements.")
+    @OptionGroup var global: GlobalOptions
+
+    func run() async throws {
+        let (port, state) = try await global.withRadio { r throws(RadioError) in (r.portName, try await r.state()) }
+        Output.state(state, port: port, json: global.json)
+    }
+}
+
+struct SetPower: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Set transmit power in dBm (0.1 dB steps).",
+        discussion: "The value is checked against the range the radio reports in Identify.")
+    @OptionGroup var global: GlobalOptions
+    @Argument(parsing: .allUnrecognized, help: ArgumentHelp("Power in dBm, e.g. 20 or -3.5.", valueName: "dbm"))
+    var values: [String] = []
+
+    func requested() throws -> Power {
+        let text = try single(values, name: "power in dBm")
+        guard let dBm = Double(text), dBm.isFinite else {
+            throw ValidationError("power must be a number in dBm, such as 20 or -3.5, not '\(text)'")
+        }
+        guard (dBm * 10 - (dBm * 10).rounded()).magnitude < 1e-6, let power = Power(dBm: dBm) else {
+            throw ValidationError("power '\(text)' is not a multiple of the radio's 0.1 dB step")
+        }
+        return power
+    }
+
+    func validate() throws { _ = try requested() }
+
+    func run() async throws {
+        let power = try requested()
+        let (port, applied) = try await global.withRadio { r throws(RadioError) -> (String, Power) in
+            let range = try await r.identify().powerRange
+            guard range.contains(power) else {
+                throw .device(.setPower, .outOfRange)
+            }
+            return (r.portName, try await r.setPower(power))
+        } rangeMessage: { r in
+            "power \(power) is out of range: this radio accepts \(r.powerRange.lower) to \(r.powerRange.upper)"
+        }
+        Output.applied("power", text: applied.description, json: ["power_dbm": applied.dBm], port: port, json: global.json)
+    }
+}
+
+struct SetChannel: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Set the channel number.",
+        discussion: "The value is checked against the range the radio reports in Identify.")
+    @OptionGroup var global: GlobalOptions
+    @Argument(parsing: .allUnrecognized, help: ArgumentHelp("Channel number.", valueName: "n"))
+    var values: [String] = []
+
+    func requested() throws -> UInt16 {
+        let text = try single(values, name: "channel number")
+        guard let n = Int(text) else { throw ValidationError("channel must be a whole number, not '\(text)'") }
+        guard let channel = UInt16(exactly: n) else {
+            throw ValidationError("channel \(n) is not a valid channel number (0...65535)")
+        }
+        return channel
+    }
+
+    func validate() throws { _ = try requested() }
+
+    func run() async throws {
+        let channel = try requested()
+        let (port, applied) = try await global.withRadio { r throws(RadioError) -> (String, UInt16) in
+            let range = try await r.identify().channelRange
+            guard range.contains(channel) else { throw .device(.setChannel, .outOfRange) }
+            return (r.portName, try await r.setChannel(channel))
+        } rangeMessage: { r in
+            "channel \(channel) is out of range: this radio accepts \(r.channelRange.lower) to \(r.channelRange.upper)"
+        }
+        Output.applied("channel", text: "\(applied)", json: ["channel": Int(applied)], port: port, json: global.json)
+    }
+}
+
+struct Ping: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Measure round trips to the radio.")
+    @OptionGroup var global: GlobalOptions
+    @Option(name: .shortAndLong, help: "Number of pings.") var count: Int = 4
+    @Option(help: "Seconds between pings.") var interval: Double = 0.2
+    @Option(help: "Payload bytes per ping (echoed back and checked).") var size: Int = 8
+
+    func validate() throws {
+        guard (1...1_000_000).contains(count) else { throw ValidationError("--count must be 1...1000000, got \(count)") }
+        guard interval.isFinite, (0...60).contains(interval) else { throw ValidationError("--interval must be 0...60 seconds") }
+        guard (0...Request.maxPingBytes).contains(size) else {
+            throw ValidationError("--size must be 0...\(Request.maxPingBytes) bytes, got \(size)")
+        }
+    }
+
+    func run() async throws {
+        let json = global.json
+        let count = count, size = size
+        let gap = Duration.milliseconds(Int64((interval * 1000).rounded()))
+        let (port, rtts, lost) = try await global.withRadio { r throws(RadioError) -> (String, [Duration], Int) in
+            var rtts: [Duration] = []
+            var lost = 0
+            for i in 0..<count {
+                // A different payload each time, so a stale echo cannot pass.
+                let payload = (0..<size).map { UInt8(truncatingIfNeeded: $0 &+ i) }
+                do throws(RadioError) {
+                    let rtt = try await r.ping(payload)
+                    rtts.append(rtt)
+                    if !json { print("reply from \(r.portName): seq=\(i + 1) time=\(Output.micros(rtt)) us") }
+                } catch {
+                    guard error.isNoAnswer else { throw error }
+                    lost += 1
+                    if !json { print("no reply: seq=\(i + 1): \(error)") }
+                }
+                if i + 1 < count && gap > .zero { try? await Task.sleep(for: gap) }
+            }
+            return (r.portName, rtts, lost)
+        }
+        Output.pings(rtts, lost: lost, port: port, json: json)
+        if rtts.isEmpty { throw Failure("no replies from \(port)", status: 75) }
+    }
+}

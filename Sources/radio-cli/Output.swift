@@ -1,0 +1,119 @@
+import Foundation
+import RadioDriver
+import RadioProtocol
+
+/// Everything the CLI prints on stdout: text for a person, or one JSON object.
+enum Output {
+    static func identity(_ id: Identity, port: String, json: Bool) {
+        if json {
+            emit([
+                "port": port, "model": id.model, "serial_number": id.serialNumber,
+                "firmware_version": id.firmwareVersion, "protocol_version": Int(id.protocolVersion),
+                "power_range_dbm": [id.powerRange.lower.dBm, id.powerRange.upper.dBm],
+                "channel_range": [Int(id.channelRange.lower), Int(id.channelRange.upper)],
+            ])
+            return
+        }
+        table([
+            ("Port", port),
+            ("Model", id.model),
+            ("Serial number", id.serialNumber),
+            ("Firmware", id.firmwareVersion),
+            ("Protocol", "\(id.protocolVersion)"),
+            ("Power range", "\(id.powerRange.lower) to \(id.powerRange.upper), 0.1 dB steps"),
+            ("Channels", "\(id.channelRange.lower) to \(id.channelRange.upper)"),
+        ])
+    }
+
+    static func state(_ s: RadioState, port: String, json: Bool) {
+        let m = s.measurements
+        if json {
+            emit([
+                "port": port, "power_dbm": s.power.dBm, "channel": Int(s.channel),
+                "mode": s.mode == .transmit ? "tx" : "rx", "telemetry_hz": Int(s.telemetryRate),
+                "rssi_dbm": tenths(m.rssiDeciDBm), "snr_db": tenths(m.snrDeciDB),
+                "temperature_c": tenths(m.temperatureDeciC), "supply_v": Double(m.supplyMillivolts) / 1000,
+                "forward_power_dbm": tenths(m.forwardDeciDBm), "reflected_power_dbm": tenths(m.reflectedDeciDBm),
+            ])
+            return
+        }
+        table([
+            ("Port", port),
+            ("Power", s.power.description),
+            ("Channel", "\(s.channel)"),
+            ("Mode", s.mode == .transmit ? "tx" : "rx"),
+            ("Telemetry", s.telemetryRate == 0 ? "off" : "\(s.telemetryRate) Hz"),
+            ("RSSI", formatTenths(Int(m.rssiDeciDBm)) + " dBm"),
+            ("SNR", formatTenths(Int(m.snrDeciDB)) + " dB"),
+            ("Temperature", formatTenths(Int(m.temperatureDeciC)) + " °C"),
+            ("Supply", millis(Int(m.supplyMillivolts)) + " V"),
+            ("Forward power", formatTenths(Int(m.forwardDeciDBm)) + " dBm"),
+            ("Reflected power", formatTenths(Int(m.reflectedDeciDBm)) + " dBm"),
+        ])
+    }
+
+    static func applied(_ what: String, text: String, json fields: [String: Any], port: String, json: Bool) {
+        if json {
+            emit(fields.merging(["port": port, "ok": true]) { a, _ in a })
+        } else {
+            print("\(what) set to \(text)")
+        }
+    }
+
+    static func pings(_ rtts: [Duration], lost: Int, port: String, json: Bool) {
+        let us = rtts.map(micros)
+        let sent = rtts.count + lost
+        let minimum = us.min() ?? 0, maximum = us.max() ?? 0
+        let average = us.isEmpty ? 0 : us.reduce(0, +) / us.count
+        if json {
+            emit(["port": port, "sent": sent, "received": rtts.count, "lost": lost, "rtt_us": us,
+                  "min_us": minimum, "avg_us": average, "max_us": maximum])
+            return
+        }
+        print("\(sent) sent, \(rtts.count) received, \(lost) lost; rtt min/avg/max = \(minimum)/\(average)/\(maximum) us")
+    }
+
+    static func micros(_ d: Duration) -> Int {
+        Int(d.components.seconds) * 1_000_000 + Int(d.components.attoseconds / 1_000_000_000_000)
+    }
+
+    private static func tenths(_ v: Int16) -> Double { Double(v) / 10 }
+
+    private static func millis(_ v: Int) -> String {
+        "\(v / 1000).\(String(repeating: "0", count: 3 - String(v % 1000).count))\(v % 1000)"
+    }
+
+    private static func table(_ rows: [(String, String)]) {
+        let width = rows.map(\.0.count).max() ?? 0
+        for (key, value) in rows {
+            print(key + ":" + String(repeating: " ", count: width - key.count + 2) + value)
+        }
+    }
+
+    private static func emit(_ object: [String: Any]) {
+        guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]),
+              let text = String(data: data, encoding: .utf8)
+        else { return }
+        print(text)
+    }
+}
+
+/// `--trace`: one stderr line per frame, as pyserial's spy:// does:
+/// wall-clock time, direction, the bytes on the wire, the decoded message.
+enum Trace {
+    @Sendable static func write(_ event: RadioClient.TraceEvent) {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        var t = tm()
+        var seconds = ts.tv_sec
+        localtime_r(&seconds, &t)
+        let micros = ts.tv_nsec / 1000
+        func pad(_ v: Int, _ n: Int) -> String {
+            let s = String(v)
+            return String(repeating: "0", count: max(0, n - s.count)) + s
+        }
+        let stamp = "\(pad(Int(t.tm_hour), 2)):\(pad(Int(t.tm_min), 2)):\(pad(Int(t.tm_sec), 2)).\(pad(micros, 6))"
+        let line = "\(stamp) \(event.direction.rawValue) \(hexString(event.bytes))  \(event.summary)\n"
+        FileHandle.standardError.write(Data(line.utf8))
+    }
+}

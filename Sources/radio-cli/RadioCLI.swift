@@ -1,0 +1,152 @@
+import ArgumentParser
+import Foundation
+import RadioDriver
+import RadioProtocol
+
+struct RadioCLI: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "radio-cli",
+        abstract: "Query and set a lab radio over a serial line.",
+        discussion: """
+            PORT is a tty path (/dev/ttyUSB0, /dev/pts/5), serial:///dev/ttyUSB0?baud=9600, \
+            sim (a simulator behind a real pty, in this process), or loop:// (the simulator \
+            through memory). It defaults to $RADIO_PORT, else sim.
+
+            Exit status (sysexits): 0 ok, 64 usage, 65 bad data (value out of range, garbage \
+            from the port), 69 port unavailable or gone, 70 internal error, 75 timeout or port \
+            busy (try again), 77 permission denied.
+            """,
+        subcommands: [Info.self, GetState.self, SetPower.self, SetChannel.self, Ping.self])
+}
+
+/// Options every subcommand takes.
+struct GlobalOptions: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp("Port path or URL (default: $RADIO_PORT, else sim).", valueName: "port"))
+    var port: String?
+
+    @Option(name: .long, help: ArgumentHelp("Deadline of each command in seconds, retries included.", valueName: "seconds"))
+    var timeout: Double = 1.0
+
+    @Option(name: .long, help: "Further attempts when a command gets no answer.")
+    var retries: Int = 2
+
+    @Option(name: .long, help: "Baud rate of a serial port (any rate the adapter supports).")
+    var baud: Int = 115_200
+
+    @Flag(name: .long, help: "RTS/CTS hardware flow control.")
+    var rtscts = false
+
+    @Flag(name: .long, help: "Print one JSON object instead of text.")
+    var json = false
+
+    @Flag(name: .long, help: "Log every frame sent and received to stderr.")
+    var trace = false
+
+    func validate() throws {
+        guard timeout.isFinite, timeout > 0, timeout <= 3600 else {
+            throw ValidationError("--timeout must be a number of seconds in (0, 3600], got \(timeout)")
+        }
+        guard (0...10).contains(retries) else { throw ValidationError("--retries must be 0...10, got \(retries)") }
+        guard baud > 0 else { throw ValidationError("--baud must be a positive integer, got \(baud)") }
+    }
+
+    var resolvedPort: String {
+        port ?? ProcessInfo.processInfo.environment["RADIO_PORT"].flatMap { $0.isEmpty ? nil : $0 } ?? "sim"
+    }
+
+    /// Opens the radio, runs `body`, closes it, and turns any driver error
+    /// into its one-line message and exit status. Commands that check a
+    /// value against the radio's ranges pass `rangeMessage`, so that an
+    /// out-of-range rejection names the range.
+    func withRadio<T>(
+        _ body: (RadioClient) async throws(RadioError) -> T,
+        rangeMessage: ((Identity) -> String)? = nil
+    ) async throws -> T {
+        let options = RadioClient.Options(
+            timeout: .milliseconds(Int64((timeout * 1000).rounded())), retries: retries,
+            trace: trace ? Trace.write : nil)
+        let settings = SerialSettings(baud: baud, hardwareFlowControl: rtscts)
+        let client: RadioClient
+        do {
+            client = try RadioClient(port: resolvedPort, settings: settings, options: options)
+        } catch {
+            throw Failure(error)
+        }
+        defer { client.close() }
+        do {
+            return try await body(client)
+        } catch .device(let command, .outOfRange) where rangeMessage != nil {
+            guard let rangeMessage, let id = try? await client.identify() else {
+                throw Failure(RadioError.device(command, .outOfRange))
+            }
+            throw Failure(rangeMessage(id), status: 65)
+        } catch {
+            throw Failure(error)
+        }
+    }
+}
+
+/// A failure the CLI reports in one line with a sysexits status.
+struct Failure: Error, CustomStringConvertible {
+    let description: String
+    let status: Int32
+
+    init(_ message: String, status: Int32) {
+        description = message
+        self.status = status
+    }
+
+    init(_ error: RadioError) {
+        description = error.description
+        status = switch error {
+        case .invalidPort: 64                                        // EX_USAGE
+        case .noValidResponse, .malformedResponse: 65                // EX_DATAERR
+        case .device(_, let s) where s == .outOfRange || s == .malformed: 65
+        case .device(_, let s) where s == .busy: 75                  // EX_TEMPFAIL
+        case .device: 69                                             // EX_UNAVAILABLE
+        case .notFound, .notATerminal, .disconnected, .unsupportedBaudRate, .closed: 69
+        case .timeout, .busy, .writeTimeout: 75
+        case .permissionDenied: 77                                   // EX_NOPERM
+        case .system: 71                                             // EX_OSERR
+        case .cancelled: 70                                          // EX_SOFTWARE
+        }
+    }
+}
+
+/// Parses a number given as a positional argument. Negative values such as
+/// "-3" would otherwise be read as options, so the subcommands collect
+/// their arguments unparsed and call this.
+func single(_ values: [String], name: String) throws -> String {
+    let values = values.filter { $0 != "--" }
+    guard values.count == 1, let value = values.first else {
+        throw ValidationError(values.isEmpty ? "missing \(name)" : "expected one \(name), got \(values.count) values: \(values.joined(separator: " "))")
+    }
+    return value
+}
+
+@main
+enum Main {
+    static func main() async {
+        do {
+            var command = try RadioCLI.parseAsRoot()
+            if var async = command as? any AsyncParsableCommand {
+                try await async.run()
+            } else {
+                try command.run()
+            }
+        } catch let failure as Failure {
+            FileHandle.standardError.write(Data("radio-cli: \(failure.description)\n".utf8))
+            exit(failure.status)
+        } catch {
+            let code = RadioCLI.exitCode(for: error)
+            if code == .success {
+                print(RadioCLI.fullMessage(for: error))
+                exit(0)
+            }
+            // One line naming the problem, not the whole usage text.
+            let message = RadioCLI.message(for: error).split(separator: "\n").first.map(String.init) ?? "invalid input"
+            FileHandle.standardError.write(Data("radio-cli: \(message) (see 'radio-cli --help')\n".utf8))
+            exit(code == .validationFailure ? 64 : code.rawValue)
+        }
+    }
+}
