@@ -75,7 +75,7 @@ let package = Package(
         .testTarget(name: "RadioProtocolTests", dependencies: ["RadioProtocol"], swiftSettings: strict),
         .testTarget(name: "RadioDriverTests", dependencies: ["RadioDriver", "RadioSimulator"],
                     swiftSettings: strict),
-        .testTarget(name: "EndToEndTests", dependencies: ["radio-cli", "radio-sim"],
+        .testTarget(name: "EndToEndTests", dependencies: ["radio-cli", "radio-sim", "RadioSimulator"],
                     swiftSettings: strict),
     ]
 )

@@ -161,7 +161,9 @@ private struct ServeLoop {
             if n < 0 && errno != EINTR { return }
             if fds[0].revents & Int16(POLLHUP | POLLERR) != 0 { return }
             if fds[0].revents & Int16(POLLIN) != 0 { drainWake() }
-            if frozen { continue }
+            // Load again: a freeze() that returned before the host wrote must
+            // hold even if poll started before it.
+            if frozen || control.frozen.load(ordering: .sequentiallyConsistent) { continue }
             if fds[1].revents & Int16(POLLIN) != 0 {
                 let fd = master.rawValue
                 let got = readBuffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }

@@ -1,0 +1,196 @@
+import Foundation
+import RadioSimulator
+import Testing
+
+/// The built radio-cli against the built radio-sim, in separate processes.
+@Suite("radio-cli against radio-sim", .serialized)
+struct CLIEndToEndTests {
+    @Test func simPrintsItsPtyAndServesALabSession() throws {
+        let sim = try SimProcess()
+        #expect(sim.path.hasPrefix("/dev/pts/"))
+        let port = ["--port", sim.path]
+
+        let info = try run("radio-cli", ["info"] + port)
+        #expect(info.status == 0, "\(info.stderr)")
+        #expect(info.stdout.contains("RS-100 Simulated Radio"))
+        #expect(info.stdout.contains("-10.0 dBm to 30.0 dBm"))
+
+        let power = try run("radio-cli", ["set-power", "-3.5"] + port)
+        #expect(power.status == 0, "\(power.stderr)")
+        #expect(power.stdout == "power set to -3.5 dBm\n")
+
+        let channel = try run("radio-cli", ["set-channel", "17"] + port)
+        #expect(channel.status == 0, "\(channel.stderr)")
+        #expect(channel.stdout == "channel set to 17\n")
+
+        // The radio kept its state between the processes.
+        let state = try run("radio-cli", ["get-state", "--json"] + port)
+        #expect(state.status == 0, "\(state.stderr)")
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(state.stdout.utf8)) as? [String: Any])
+        #expect(json["power_dbm"] as? Double == -3.5)
+        #expect(json["channel"] as? Int == 17)
+        #expect(json["mode"] as? String == "rx")
+
+        let ping = try run("radio-cli", ["ping", "--count", "3", "--interval", "0", "--json"] + port)
+        #expect(ping.status == 0, "\(ping.stderr)")
+        let pj = try #require(try JSONSerialization.jsonObject(with: Data(ping.stdout.utf8)) as? [String: Any])
+        #expect(pj["received"] as? Int == 3)
+        #expect(pj["lost"] as? Int == 0)
+
+        #expect(sim.stop() == 0)
+    }
+
+    @Test func portComesFromTheEnvironment() throws {
+        let sim = try SimProcess()
+        let result = try run("radio-cli", ["set-channel", "5"], environment: ["RADIO_PORT": sim.path])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(sim.stop() == 0)
+    }
+
+    @Test(arguments: [SIGINT, SIGTERM])
+    func simExitsCleanlyOnSignalAndRemovesItsLink(_ signal: Int32) throws {
+        let link = FileManager.default.temporaryDirectory.appendingPathComponent("radio-link-\(UUID().uuidString)").path
+        let sim = try SimProcess(["--link", link, "--telemetry-hz", "100"])
+        #expect((try? FileManager.default.destinationOfSymbolicLink(atPath: link)) == sim.path)
+        let info = try run("radio-cli", ["info", "--port", link])
+        #expect(info.status == 0, "\(info.stderr)")
+        #expect(sim.stop(signal: signal) == 0)
+        #expect(!FileManager.default.fileExists(atPath: link))
+    }
+
+    @Test func traceLogsEveryFrameToStderr() throws {
+        let sim = try SimProcess()
+        let result = try run("radio-cli", ["set-channel", "9", "--trace", "--port", sim.path])
+        #expect(result.status == 0)
+        #expect(result.stdout == "channel set to 9\n", "trace goes to stderr only")
+        let lines = result.stderr.split(separator: "\n")
+        // Identify (for the range check) and SetChannel, each sent and answered.
+        #expect(lines.count == 4)
+        #expect(lines.first?.contains("-> 04 01 01 01 03 75 f6 00  seq=1 Identify") == true)
+        #expect(lines.last?.contains("<- ") == true && lines.last?.contains("ok Channel 9") == true)
+        #expect(sim.stop() == 0)
+    }
+}
+
+/// Bad input: one line on stderr naming the problem, the documented exit
+/// status, and nothing on stdout.
+@Suite("radio-cli bad input", .serialized)
+struct CLIBadInputTests {
+    func expectFailure(_ result: Finished, status: Int32, mentioning text: String,
+                       sourceLocation: SourceLocation = #_sourceLocation) {
+        #expect(result.status == status, "stderr: \(result.stderr)", sourceLocation: sourceLocation)
+        #expect(result.stdout.isEmpty, "stdout: \(result.stdout)", sourceLocation: sourceLocation)
+        #expect(result.stderr.hasPrefix("radio-cli: "), sourceLocation: sourceLocation)
+        #expect(result.stderr.filter { $0 == "\n" }.count == 1, "one line: \(result.stderr)", sourceLocation: sourceLocation)
+        #expect(result.stderr.contains(text), "'\(result.stderr)' should mention '\(text)'", sourceLocation: sourceLocation)
+    }
+
+    @Test func valuesOutsideTheRadiosRangesAreDataErrors() throws {
+        let sim = try SimProcess()
+        expectFailure(try run("radio-cli", ["set-power", "45", "--port", sim.path]), status: 65,
+                      mentioning: "this radio accepts -10.0 dBm to 30.0 dBm")
+        expectFailure(try run("radio-cli", ["set-power", "-20", "--port", sim.path]), status: 65, mentioning: "out of range")
+        expectFailure(try run("radio-cli", ["set-channel", "0", "--port", sim.path]), status: 65,
+                      mentioning: "this radio accepts 1 to 1024")
+        expectFailure(try run("radio-cli", ["set-channel", "2000", "--port", sim.path]), status: 65, mentioning: "out of range")
+        #expect(sim.stop() == 0)
+    }
+
+    @Test(arguments: [
+        (["set-power", "abc"], "power must be a number"),
+        (["set-power", "12.34"], "0.1 dB step"),
+        (["set-power", "nan"], "power must be a number"),
+        (["set-power"], "missing power"),
+        (["set-power", "1", "2"], "expected one power"),
+        (["set-channel", "x"], "channel must be a whole number"),
+        (["set-channel", "-1"], "not a valid channel number"),
+        (["set-channel", "70000"], "not a valid channel number"),
+        (["ping", "--count", "0"], "--count"),
+        (["info", "--timeout", "-1"], "--timeout"),
+        (["info", "--port", "foo://bar"], "unknown scheme"),
+        (["info", "--port", "loop://?bogus=1"], "unknown option 'bogus'"),
+        (["frobnicate"], "frobnicate"),
+    ])
+    func malformedArgumentsAreUsageErrors(_ arguments: [String], _ text: String) throws {
+        // A working radio, so that only the bad argument can fail the call.
+        let port = arguments.contains("--port") || arguments == ["frobnicate"] ? [] : ["--port", "loop://"]
+        expectFailure(try run("radio-cli", arguments + port), status: 64, mentioning: text)
+    }
+
+    @Test func aMissingPortIsUnavailable() throws {
+        expectFailure(try run("radio-cli", ["info", "--port", "/dev/ttyNOPE9"]), status: 69,
+                      mentioning: "no such port: /dev/ttyNOPE9")
+    }
+
+    @Test func aFileThatIsNotATtyIsUnavailable() throws {
+        expectFailure(try run("radio-cli", ["info", "--port", "/etc/hostname"]), status: 69, mentioning: "not a tty")
+    }
+
+    @Test func aPortWithoutPermissionPointsAtTheUdevRuleAndDialout() throws {
+        guard getuid() == 0 else { return }  // needs root to drop to another user
+        let sim = try SimProcess()
+        // The binary may sit under a directory 'nobody' cannot enter: copy it.
+        let dir = "/tmp/radio-e2e-bin-\(getpid())"
+        try? FileManager.default.removeItem(atPath: dir)
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true,
+                                                attributes: [.posixPermissions: 0o755])
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let copy = dir + "/radio-cli"
+        try FileManager.default.copyItem(atPath: productsDirectory.appendingPathComponent("radio-cli").path, toPath: copy)
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: copy)
+        // The pty slave is root's, mode 0620: 'nobody' may not open it.
+        let direct = try runAs(copy, ["info", "--port", sim.path])
+        expectFailure(direct, status: 77, mentioning: "dialout")
+        #expect(direct.stderr.contains("permission denied"))
+        #expect(sim.stop() == 0)
+    }
+
+    func runAs(_ binary: String, _ arguments: [String]) throws -> Finished {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
+        process.arguments = ["--reuid=65534", "--regid=65534", "--clear-groups", binary] + arguments
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        process.waitUntilExit()
+        return Finished(status: process.terminationStatus,
+                        stdout: String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self),
+                        stderr: String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self))
+    }
+
+    @Test func aPortHeldByAnotherProcessIsBusy() throws {
+        let sim = try SimProcess()
+        // Another radio-cli holds the port while it pings for a while.
+        let holder = Process()
+        holder.executableURL = productsDirectory.appendingPathComponent("radio-cli")
+        holder.arguments = ["ping", "--count", "2000", "--interval", "0.01", "--port", sim.path]
+        holder.standardOutput = FileHandle.nullDevice
+        try holder.run()
+        // Wait until it has the port: its pings then show in the radio's answers.
+        usleep(500_000)
+        expectFailure(try run("radio-cli", ["info", "--port", sim.path]), status: 75, mentioning: "busy")
+        holder.terminate()
+        holder.waitUntilExit()
+        let after = try run("radio-cli", ["info", "--port", sim.path])
+        #expect(after.status == 0, "the port works once released: \(after.stderr)")
+        #expect(sim.stop() == 0)
+    }
+
+    @Test func aRadioThatDoesNotAnswerTimesOut() throws {
+        let sim = try SimProcess()
+        kill(sim.process.processIdentifier, SIGSTOP)  // alive, silent: hung firmware
+        expectFailure(try run("radio-cli", ["info", "--timeout", "0.3", "--port", sim.path]), status: 75,
+                      mentioning: "timeout: no reply to Identify within 300 ms")
+        kill(sim.process.processIdentifier, SIGCONT)
+        #expect(sim.stop() == 0)
+    }
+
+    @Test func aTtyThatAnswersWithGarbageIsADataError() throws {
+        let tty = try GarbageTTY()
+        defer { tty.stop() }
+        expectFailure(try run("radio-cli", ["info", "--timeout", "0.3", "--port", tty.path]), status: 65,
+                      mentioning: "no valid reply to Identify")
+    }
+}

@@ -1,0 +1,126 @@
+import Foundation
+import RadioSimulator
+import Testing
+
+/// The directory holding the built radio-cli and radio-sim: the same one
+/// as this test binary.
+let productsDirectory: URL = {
+    let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+    var dir = URL(fileURLWithPath: exe).deletingLastPathComponent()
+    // On some layouts the test binary sits inside a .xctest folder.
+    if dir.lastPathComponent.hasSuffix(".xctest") { dir.deleteLastPathComponent() }
+    return dir
+}()
+
+struct Finished {
+    let status: Int32
+    let stdout: String
+    let stderr: String
+}
+
+/// Runs a built product to completion with a hang guard, capturing output.
+func run(_ product: String, _ arguments: [String], environment: [String: String] = [:],
+         limit: Duration = .seconds(30)) throws -> Finished {
+    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("radio-e2e-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(at: dir) }
+    let out = dir.appendingPathComponent("out"), err = dir.appendingPathComponent("err")
+    FileManager.default.createFile(atPath: out.path, contents: nil)
+    FileManager.default.createFile(atPath: err.path, contents: nil)
+    let process = Process()
+    process.executableURL = productsDirectory.appendingPathComponent(product)
+    process.arguments = arguments
+    var env = ProcessInfo.processInfo.environment
+    env.removeValue(forKey: "RADIO_PORT")
+    env.merge(environment) { _, new in new }
+    process.environment = env
+    process.standardInput = FileHandle.nullDevice
+    process.standardOutput = try FileHandle(forWritingTo: out)
+    process.standardError = try FileHandle(forWritingTo: err)
+    try process.run()
+    let deadline = ContinuousClock.now + limit
+    while process.isRunning && ContinuousClock.now < deadline { usleep(5_000) }
+    if process.isRunning {
+        process.terminate()
+        process.waitUntilExit()
+        Issue.record("\(product) \(arguments.joined(separator: " ")) hung for \(limit)")
+    }
+    process.waitUntilExit()
+    return Finished(status: process.terminationStatus,
+                    stdout: (try? String(contentsOf: out, encoding: .utf8)) ?? "",
+                    stderr: (try? String(contentsOf: err, encoding: .utf8)) ?? "")
+}
+
+/// A radio-sim process, with the pty path it printed first.
+final class SimProcess {
+    let process = Process()
+    let path: String
+    private let stdout = Pipe()
+
+    init(_ arguments: [String] = ["--telemetry-hz", "0"]) throws {
+        process.executableURL = productsDirectory.appendingPathComponent("radio-sim")
+        process.arguments = arguments
+        process.standardOutput = stdout
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        var line = Data()
+        let deadline = ContinuousClock.now + .seconds(20)
+        while !line.contains(UInt8(ascii: "\n")) && ContinuousClock.now < deadline {
+            let chunk = stdout.fileHandleForReading.availableData
+            if chunk.isEmpty { break }
+            line.append(chunk)
+        }
+        guard let text = String(data: line, encoding: .utf8), let first = text.split(separator: "\n").first else {
+            process.terminate()
+            throw SimError.noPath
+        }
+        path = String(first)
+    }
+
+    enum SimError: Error { case noPath }
+
+    /// Sends a signal and waits for the exit status.
+    func stop(signal: Int32 = SIGTERM) -> Int32 {
+        if process.isRunning { kill(process.processIdentifier, signal) }
+        process.waitUntilExit()
+        return process.terminationStatus
+    }
+
+    deinit {
+        if process.isRunning {
+            kill(process.processIdentifier, SIGCONT)
+            process.terminate()
+            process.waitUntilExit()
+        }
+    }
+}
+
+/// A tty whose far end answers every write with bytes that are not frames:
+/// what a radio at the wrong baud rate, or some other device, looks like.
+final class GarbageTTY: Sendable {
+    let pty: PseudoTerminal
+    var path: String { pty.slavePath }
+    private let done = DispatchSemaphore(value: 0)
+
+    init() throws {
+        pty = try PseudoTerminal.open()
+        let master = pty.master.rawValue, done = self.done
+        Thread.detachNewThread {
+            var buffer = [UInt8](repeating: 0, count: 512)
+            // Delimiters included, so the junk forms runs that fail to decode.
+            let junk: [UInt8] = [0x7E, 0x13, 0x00, 0xC3, 0x5A, 0x99, 0x00, 0x41, 0x42, 0x43, 0x00]
+            while done.wait(timeout: .now() + .milliseconds(5)) == .timedOut {
+                let n = buffer.withUnsafeMutableBytes { read(master, $0.baseAddress, $0.count) }
+                if n > 0 { _ = junk.withUnsafeBytes { write(master, $0.baseAddress, $0.count) } }
+            }
+            done.signal()
+        }
+    }
+
+    func stop() {
+        done.signal()
+        _ = done.wait(timeout: .now() + .seconds(2))
+        try? pty.master.close()
+        try? pty.slave.close()
+    }
+}

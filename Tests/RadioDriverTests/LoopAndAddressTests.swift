@@ -1,0 +1,66 @@
+import RadioDriver
+import RadioProtocol
+import RadioSimulator
+import Testing
+
+@Suite("loop:// and port strings")
+struct LoopAndAddressTests {
+    @Test func everyCommandThroughMemory() async throws {
+        let radio = try RadioClient(port: "loop://?telemetry-hz=0")
+        defer { radio.close() }
+        #expect(try await radio.identify().serialNumber == "SIM-0001")
+        #expect(try await radio.setPower(Power(deciDBm: -30)) == Power(deciDBm: -30))
+        #expect(try await radio.setChannel(9) == 9)
+        let state = try await radio.state()
+        #expect(state.power == Power(deciDBm: -30) && state.channel == 9)
+        _ = try await radio.ping(Array(0...200))
+        let error = await expectRadioError { () async throws(RadioError) in try await radio.setChannel(5000) }
+        #expect(error == .device(.setChannel, .outOfRange))
+    }
+
+    @Test func simStartsASimulatorBehindARealPty() async throws {
+        let radio = try RadioClient(port: "sim://?seed=3&telemetry-hz=0")
+        defer { radio.close() }
+        #expect(radio.portName.contains("/dev/pts/"))
+        #expect(try await radio.setChannel(3) == 3)
+    }
+
+    @Test func portStringsParse() throws {
+        #expect(try PortAddress(parsing: "/dev/ttyUSB0") == .serial(path: "/dev/ttyUSB0", SerialSettings()))
+        #expect(try PortAddress(parsing: "serial:///dev/ttyUSB0?baud=9600&rtscts=on")
+            == .serial(path: "/dev/ttyUSB0", SerialSettings(baud: 9600, hardwareFlowControl: true)))
+        var config = SimulatorConfiguration()
+        #expect(try PortAddress(parsing: "sim") == .sim(config, SerialSettings()))
+        config.seed = 7
+        config.telemetryHz = 0
+        #expect(try PortAddress(parsing: "loop://?seed=7&telemetry-hz=0") == .loop(config))
+    }
+
+    @Test(arguments: [
+        "", "foo://x", "loop://?speed=3", "loop://?seed", "loop://?seed=-1", "sim://host",
+        "serial://", "serial:///dev/x?baud=fast", "serial:///dev/x?rtscts=maybe", "loop://?telemetry-hz=99999",
+    ])
+    func badPortStringsAreUsageErrors(_ text: String) {
+        do {
+            let address = try PortAddress(parsing: text)
+            Issue.record("'\(text)' parsed as \(address)")
+        } catch {
+            guard case .invalidPort = error else {
+                Issue.record("'\(text)' gave \(error)")
+                return
+            }
+        }
+    }
+
+    @Test func missingPathIsNotFound() {
+        #expect(throws: RadioError.notFound("/dev/does-not-exist")) {
+            _ = try RadioClient(port: "/dev/does-not-exist")
+        }
+    }
+
+    @Test func aRegularFileIsNotATerminal() {
+        #expect(throws: RadioError.notATerminal("/etc/hostname")) {
+            _ = try RadioClient(port: "/etc/hostname")
+        }
+    }
+}

@@ -1,0 +1,202 @@
+import Foundation
+import RadioDriver
+import RadioProtocol
+import RadioSimulator
+import Synchronization
+import Testing
+
+@Suite("Driver against the simulator over a real pty")
+struct PtyDriverTests {
+    @Test func everyCommand() async throws {
+        try await withPtyRadio { sim, radio in
+            let id = try await radio.identify()
+            #expect(id.model == SimulatorConfiguration().model)
+            #expect(id.protocolVersion == Frame.protocolVersion)
+            #expect(id.powerRange == SimulatorConfiguration().powerRange)
+
+            #expect(try await radio.setPower(Power(deciDBm: 125)) == Power(deciDBm: 125))
+            #expect(try await radio.setChannel(42) == 42)
+            #expect(try await radio.setTelemetryRate(0) == 0)
+            let state = try await radio.state()
+            #expect(state.power == Power(deciDBm: 125))
+            #expect(state.channel == 42)
+            #expect(state.mode == .receive)
+            #expect(state.telemetryRate == 0)
+            #expect(state.measurements.supplyMillivolts > 13_000)
+
+            let rtt = try await radio.ping([0x00, 0xFF, 0x00, 0x01])
+            #expect(rtt > .zero)
+            let stats = radio.statistics
+            #expect(stats.requests == 6)
+            #expect(stats.responses == 6)
+            #expect(stats.unmatchedResponses == 0)
+        }
+    }
+
+    @Test func telemetryArrivesAtTheConfiguredRate() async throws {
+        let samples = Mutex<[TelemetrySample]>([])
+        let options = RadioClient.Options(onTelemetry: { s in samples.withLock { $0.append(s) } })
+        try await withPtyRadio({ $0.telemetryHz = 200 }, options: options) { _, radio in
+            // Commands still work while telemetry streams.
+            for i in 0..<20 { #expect(try await radio.setChannel(UInt16(1 + i)) == UInt16(1 + i)) }
+            var waited = 0
+            while samples.withLock({ $0.count }) < 20 && waited < 500 {
+                try await Task.sleep(for: .milliseconds(10))
+                waited += 1
+            }
+        }
+        let got = samples.withLock { $0 }
+        #expect(got.count >= 20)
+        // Telemetry sequence numbers count up: none lost on a healthy line.
+        for (a, b) in zip(got, got.dropFirst()) { #expect(b.sequence == a.sequence &+ 1) }
+    }
+
+    @Test func outOfRangeValuesAreRejectedByTheRadio() async throws {
+        try await withPtyRadio { sim, radio in
+            let tooHot = await expectRadioError { () async throws(RadioError) in try await radio.setPower(Power(deciDBm: 301)) }
+            #expect(tooHot == .device(.setPower, .outOfRange))
+            let tooLow = await expectRadioError { () async throws(RadioError) in try await radio.setChannel(0) }
+            #expect(tooLow == .device(.setChannel, .outOfRange))
+            let tooFast = await expectRadioError { () async throws(RadioError) in try await radio.setTelemetryRate(60_000) }
+            #expect(tooFast == .device(.setTelemetryRate, .outOfRange))
+            // Nothing was applied.
+            let state = try await radio.state()
+            #expect(state.power == SimulatorConfiguration().powerRange.lower)
+            #expect(state.channel == SimulatorConfiguration().channelRange.lower)
+        }
+    }
+
+    @Test func concurrentCallersEachGetTheirOwnReply() async throws {
+        try await withPtyRadio({ $0.telemetryHz = 50 }, options: RadioClient.Options(timeout: .seconds(10))) { _, radio in
+            let tasks = 32, perTask = 200
+            let mismatches = try await withThrowingTaskGroup(of: Int.self) { group in
+                for t in 0..<tasks {
+                    group.addTask {
+                        var wrong = 0
+                        for i in 0..<perTask {
+                            switch i % 4 {
+                            case 0:
+                                // A payload no other call sends: an echo of anything
+                                // else is a reply delivered to the wrong caller.
+                                let payload: [UInt8] = [UInt8(t), UInt8(i & 0xFF), UInt8(i >> 8), 0x00, 0xFF]
+                                _ = try await radio.ping(payload)  // throws .malformedResponse on a wrong echo
+                            case 1:
+                                let channel = UInt16(1 + t * perTask + i) % 1024 + 1
+                                if try await radio.setChannel(channel) != channel { wrong += 1 }
+                            case 2:
+                                let power = Power(deciDBm: Int16(-100 + (t * 7 + i) % 400))
+                                if try await radio.setPower(power) != power { wrong += 1 }
+                            default:
+                                if try await radio.identify().serialNumber != SimulatorConfiguration().serialNumber { wrong += 1 }
+                            }
+                        }
+                        return wrong
+                    }
+                }
+                return try await group.reduce(0, +)
+            }
+            #expect(mismatches == 0)
+            let stats = radio.statistics
+            #expect(stats.responses == tasks * perTask)
+            #expect(stats.unmatchedResponses == 0)
+            #expect(stats.timeouts == 0)
+        }
+    }
+
+    @Test func deadlineFiresWhenTheRadioStopsAnswering() async throws {
+        let options = RadioClient.Options(timeout: .milliseconds(300), retries: 2)
+        try await withPtyRadio(options: options) { sim, radio in
+            _ = try await radio.ping()
+            sim.freeze()
+            let start = ContinuousClock.now
+            let error = await expectRadioError { () async throws(RadioError) in try await radio.setPower(Power(deciDBm: 50)) }
+            let elapsed = ContinuousClock.now - start
+            #expect(error == .timeout(.setPower, .milliseconds(300)))
+            #expect(elapsed >= .milliseconds(290), "the call may not give up before its deadline")
+            #expect(radio.statistics.retries == 2)
+
+            // The radio wakes and answers the three stale requests; those
+            // answers must reach no one, and new calls get their own.
+            sim.thaw()
+            #expect(try await radio.setChannel(77) == 77)
+            try await Task.sleep(for: .milliseconds(100))
+            #expect(try await radio.state().channel == 77)
+            #expect(radio.statistics.unmatchedResponses == 3)
+        }
+    }
+
+    @Test func hangUpMidCallFailsWithDisconnected() async throws {
+        let options = RadioClient.Options(timeout: .seconds(5))
+        try await withPtyRadio(options: options) { sim, radio in
+            _ = try await radio.identify()
+            sim.freeze()
+            async let pending = expectRadioError { () async throws(RadioError) in try await radio.state() }
+            try await Task.sleep(for: .milliseconds(50))
+            sim.stop()
+            let error = await pending
+            #expect(error?.isDisconnected == true, "got \(String(describing: error))")
+            // Later calls fail at once rather than waiting for a deadline.
+            let later = await expectRadioError { () async throws(RadioError) in try await radio.ping() }
+            #expect(later?.isDisconnected == true)
+        }
+    }
+
+    @Test func cancellingACallerEndsItsCall() async throws {
+        try await withPtyRadio(options: RadioClient.Options(timeout: .seconds(30))) { sim, radio in
+            sim.freeze()
+            let task = Task { () async -> RadioError? in
+                await expectRadioError { () async throws(RadioError) in try await radio.identify() }
+            }
+            try await Task.sleep(for: .milliseconds(50))
+            task.cancel()
+            #expect(await task.value == .cancelled)
+        }
+    }
+
+    @Test func closingEndsCallsInFlight() async throws {
+        var config = SimulatorConfiguration()
+        config.telemetryHz = 0
+        let sim = try PtySimulator(configuration: config)
+        defer { sim.stop() }
+        let radio = try RadioClient(port: sim.slavePath, options: RadioClient.Options(timeout: .seconds(30)))
+        sim.freeze()
+        async let pending = expectRadioError { () async throws(RadioError) in try await radio.state() }
+        try await Task.sleep(for: .milliseconds(50))
+        radio.close()
+        #expect(await pending == .closed)
+        let after = await expectRadioError { () async throws(RadioError) in try await radio.ping() }
+        #expect(after == .closed)
+    }
+
+    @Test func aSecondOpenOfTheSamePortIsBusy() async throws {
+        try await withPtyRadio { sim, radio in
+            #expect(throws: RadioError.busy(sim.slavePath)) {
+                _ = try SerialTransport(path: sim.slavePath)
+            }
+            // The first client is unaffected.
+            _ = try await radio.ping()
+        }
+    }
+
+    @Test func thePortCanBeReopenedAfterClose() async throws {
+        var config = SimulatorConfiguration()
+        config.telemetryHz = 0
+        let sim = try PtySimulator(configuration: config)
+        defer { sim.stop() }
+        for _ in 0..<3 {
+            let radio = try RadioClient(port: sim.slavePath)
+            _ = try await radio.identify()
+            radio.close()
+        }
+    }
+
+    @Test func nonStandardBaudRateIsSetThroughTermios2() throws {
+        var config = SimulatorConfiguration()
+        config.telemetryHz = 0
+        let sim = try PtySimulator(configuration: config)
+        defer { sim.stop() }
+        let transport = try SerialTransport(path: sim.slavePath, settings: SerialSettings(baud: 250_000))
+        defer { transport.close() }
+        #expect(transport.port.currentBaud() == 250_000)
+    }
+}
