@@ -61,16 +61,17 @@ enum Output {
     }
 
     static func pings(_ rtts: [Duration], lost: Int, port: String, json: Bool) {
-        let us = rtts.map(micros)
+        let us = rtts.map(micros).sorted()
         let sent = rtts.count + lost
-        let minimum = us.min() ?? 0, maximum = us.max() ?? 0
+        let minimum = us.first ?? 0, maximum = us.last ?? 0
+        let median = us.isEmpty ? 0 : us[(us.count - 1) / 2]
         let average = us.isEmpty ? 0 : us.reduce(0, +) / us.count
         if json {
-            emit(["port": port, "sent": sent, "received": rtts.count, "lost": lost, "rtt_us": us,
-                  "min_us": minimum, "avg_us": average, "max_us": maximum])
+            emit(["port": port, "sent": sent, "received": rtts.count, "lost": lost,
+                  "min_us": minimum, "p50_us": median, "avg_us": average, "max_us": maximum])
             return
         }
-        print("\(sent) sent, \(rtts.count) received, \(lost) lost; rtt min/avg/max = \(minimum)/\(average)/\(maximum) us")
+        print("\(sent) sent, \(rtts.count) received, \(lost) lost; rtt min/p50/avg/max = \(minimum)/\(median)/\(average)/\(maximum) us")
     }
 
     static func micros(_ d: Duration) -> Int {

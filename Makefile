@@ -1,0 +1,67 @@
+# The two commands: `make run` (a lab session against the simulator) and
+# `make test` (everything CI runs). Both install what they need first.
+
+SWIFT          ?= swift
+BUILD_FLAGS    ?=
+# System packages the build and tests use. libudev-dev is for device
+# discovery; util-linux gives setpriv, which the permission test uses.
+SYSTEM_PACKAGES := libudev-dev python3 util-linux
+BIN             = $(shell $(SWIFT) build $(BUILD_FLAGS) --show-bin-path)
+SIM_LINK        = .build/radio-sim.pty
+
+.PHONY: all run test build deps vectors vectors-write clean
+
+all: build
+
+deps:
+	@command -v $(SWIFT) >/dev/null || { echo "make: the Swift toolchain (swift) is not on PATH" >&2; exit 69; }
+	@missing=""; \
+	for p in $(SYSTEM_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing system packages:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	  else \
+	    echo "missing system packages:$$missing" >&2; \
+	    echo "install them with: sudo apt-get install -y$$missing" >&2; \
+	    exit 69; \
+	  fi; \
+	fi
+
+build: deps
+	$(SWIFT) build $(BUILD_FLAGS)
+
+# A short lab session: radio-sim stands in for the radio on a real pty (so
+# the radio keeps its state between commands, as hardware would), and
+# radio-cli talks to it through the same termios code as /dev/ttyUSB0.
+run: build
+	@set -e; bin="$(BIN)"; \
+	echo "\$$ radio-cli info            # zero config: the embedded simulator (port 'sim')"; \
+	"$$bin/radio-cli" info; echo; \
+	rm -f $(SIM_LINK); \
+	"$$bin/radio-sim" --link $(SIM_LINK) > .build/radio-sim.out & sim=$$!; \
+	trap 'kill $$sim 2>/dev/null; wait $$sim 2>/dev/null; rm -f $(SIM_LINK)' EXIT; \
+	for i in $$(seq 50); do [ -s .build/radio-sim.out ] && break; sleep 0.1; done; \
+	echo "\$$ radio-sim --link $(SIM_LINK) &   # a simulated radio on $$(head -n1 .build/radio-sim.out)"; \
+	export RADIO_PORT=$(SIM_LINK); \
+	for cmd in "info" "set-power 20.5" "set-channel 42" "get-state" "ping --count 3 --interval 0.05"; do \
+	  echo; echo "\$$ RADIO_PORT=$(SIM_LINK) radio-cli $$cmd"; \
+	  "$$bin/radio-cli" $$cmd; \
+	done; \
+	echo; echo "\$$ radio-cli set-power 45     # out of range: one line on stderr, exit 65"; \
+	"$$bin/radio-cli" set-power 45 || echo "(exit status $$?)"
+
+vectors: deps
+	python3 scripts/vectors.py --check
+
+vectors-write:
+	python3 scripts/vectors.py --write
+
+test: deps vectors
+	$(SWIFT) build $(BUILD_FLAGS) --build-tests
+	$(SWIFT) test $(BUILD_FLAGS) --skip-build
+
+clean:
+	rm -rf .build
