@@ -42,7 +42,9 @@ public final class RadioClient: Sendable {
 
     /// Counters since the client opened.
     public struct Statistics: Sendable, Hashable {
+        /// Request frames sent; a retry counts again.
         public var requests = 0
+        /// Responses delivered to the caller that was waiting for them.
         public var responses = 0
         public var retries = 0
         public var timeouts = 0
@@ -156,13 +158,13 @@ public final class RadioClient: Sendable {
         let start = ContinuousClock.now
         let deadline = start + timeout
         let attempts = RadioClient.isIdempotent(request) ? max(1, options.retries + 1) : 1
-        let wire = Message.request(request) // encoded per attempt: each has its own sequence number
         var lastError = RadioError.timeout(request.command, timeout)
         for attempt in 0..<attempts {
             if Task.isCancelled { throw .cancelled }
             let attemptDeadline = attempt == attempts - 1 ? deadline : start + timeout * (attempt + 1) / attempts
             if attempt > 0 { shared.state.withLock { $0.statistics.retries += 1 } }
-            switch await shared.attempt(wire, command: request.command, deadline: attemptDeadline) {
+            // Each attempt is a new frame with its own sequence number.
+            switch await shared.attempt(.request(request), command: request.command, deadline: attemptDeadline) {
             case .success(.failure(let command, .busy)) where attempt < attempts - 1:
                 lastError = .device(command, .busy)
                 try? await Task.sleep(until: min(attemptDeadline, .now + .milliseconds(5)), clock: .continuous)
@@ -249,21 +251,20 @@ final class Shared: Sendable {
 
         return await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<Outcome, Never>) in
-                let early: Outcome? = state.withLock { s in
-                    guard var p = s.pending[seq] else { return .failure(.cancelled) }
-                    if let outcome = p.outcome {
-                        s.pending[seq] = nil
-                        return outcome
-                    }
+                // Store the continuation, unless the outcome (a cancellation)
+                // came first; and see whether the reader sleeps past our deadline.
+                let registered: Result<Bool, Never>? = state.withLock { s in
+                    guard var p = s.pending[seq] else { return nil }
+                    if p.outcome != nil { return nil }
                     p.continuation = continuation
                     s.pending[seq] = p
-                    return nil
+                    return .success(s.readerWakeAt.map { deadline < $0 } ?? true)
                 }
-                if let early {
-                    continuation.resume(returning: early)
+                guard case .success(let wakeReader) = registered else {
+                    let outcome = state.withLock { $0.pending.removeValue(forKey: seq)?.outcome } ?? .failure(.cancelled)
+                    continuation.resume(returning: outcome)
                     return
                 }
-                let wakeReader = state.withLock { s in s.readerWakeAt.map { deadline < $0 } ?? true }
                 if let trace = options.trace {
                     trace(.init(direction: .sent, bytes: bytes, summary: "seq=\(seq) \(message)"))
                 }
@@ -308,7 +309,7 @@ final class Shared: Sendable {
                 if s.closed { return nil }
                 let now = clock.now
                 var wake = now + .milliseconds(250)
-                for p in s.pending.values where p.continuation != nil || p.outcome == nil {
+                for p in s.pending.values where p.outcome == nil {
                     wake = min(wake, p.deadline)
                 }
                 s.readerWakeAt = wake

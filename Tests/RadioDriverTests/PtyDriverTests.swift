@@ -200,3 +200,46 @@ struct PtyDriverTests {
         #expect(transport.port.currentBaud() == 250_000)
     }
 }
+
+@Suite("termios settings on open")
+struct SerialSettingsTests {
+    @Test func rtsCtsFlowControlIsSetWhenAsked() throws {
+        var config = SimulatorConfiguration()
+        config.telemetryHz = 0
+        let sim = try PtySimulator(configuration: config)
+        defer { sim.stop() }
+        for flow in [true, false] {
+            let transport = try SerialTransport(path: sim.slavePath, settings: SerialSettings(baud: 9600, hardwareFlowControl: flow))
+            var tio = try transport.port.attributes()
+            transport.close()
+            #expect((tio.c_cflag & tcflag_t(CRTSCTS) != 0) == flow)
+            #expect(tio.c_cflag & tcflag_t(CSIZE) == tcflag_t(CS8))
+            #expect(tio.c_cflag & tcflag_t(PARENB | CSTOPB) == 0, "8N1")
+            #expect(tio.c_lflag & tcflag_t(ICANON | ECHO) == 0, "raw")
+            #expect(cfgetospeed(&tio) == speed_t(B9600))
+        }
+    }
+
+    @Test func staleInputIsFlushedOnOpen() async throws {
+        var config = SimulatorConfiguration()
+        config.telemetryHz = 500
+        let sim = try PtySimulator(configuration: config)
+        defer { sim.stop() }
+        // Telemetry piles up in the tty while nobody has the port open.
+        try await Task.sleep(for: .milliseconds(100))
+        let first = Mutex<UInt16?>(nil)
+        let radio = try RadioClient(port: sim.slavePath, options: RadioClient.Options(onTelemetry: { s in
+            first.withLock { if $0 == nil { $0 = s.sequence } }
+        }))
+        defer { radio.close() }
+        _ = try await radio.ping()
+        var waited = 0
+        while first.withLock({ $0 }) == nil && waited < 200 {
+            try await Task.sleep(for: .milliseconds(5))
+            waited += 1
+        }
+        // ~50 samples were sent before the open; none of them may arrive.
+        let seq = try #require(first.withLock { $0 })
+        #expect(seq >= 25, "first sample seen was #\(seq): stale input was delivered")
+    }
+}
