@@ -33,11 +33,15 @@ let package = Package(
         // Swift's Glibc module lacks. Thin C wrappers, nothing more.
         .target(name: "CRadioSystem"),
 
+        // A pthread-mutex lock that ThreadSanitizer can see (Locked.swift says why).
+        .target(name: "Locking", swiftSettings: strict),
+
         .target(
             name: "RadioSimulator",
             dependencies: [
                 "RadioProtocol",
                 "CRadioSystem",
+                "Locking",
                 .product(name: "SystemPackage", package: "swift-system"),
             ],
             path: "Simulator/RadioSimulator",
@@ -59,6 +63,7 @@ let package = Package(
                 "RadioProtocol",
                 "RadioSimulator",
                 "CRadioSystem",
+                "Locking",
                 .product(name: "SystemPackage", package: "swift-system"),
             ],
             swiftSettings: strict
@@ -73,7 +78,7 @@ let package = Package(
         ),
 
         .testTarget(name: "RadioProtocolTests", dependencies: ["RadioProtocol"], swiftSettings: strict),
-        .testTarget(name: "RadioDriverTests", dependencies: ["RadioDriver", "RadioSimulator"],
+        .testTarget(name: "RadioDriverTests", dependencies: ["RadioDriver", "RadioSimulator", "Locking"],
                     swiftSettings: strict),
         .testTarget(name: "EndToEndTests", dependencies: ["radio-cli", "radio-sim", "RadioSimulator"],
                     swiftSettings: strict),

@@ -59,6 +59,7 @@ public struct PseudoTerminal: Sendable {
 /// Flags the API sets and the serving thread reads.
 final class ServeControl: Sendable {
     let frozen = Atomic<Bool>(false)
+    let telemetrySent = Atomic<Int>(0)
 }
 
 /// The simulated radio served on a pty by one thread: it reads requests from
@@ -95,6 +96,9 @@ public final class PtySimulator: Sendable {
 
     /// Stops answering without closing anything, like firmware that hangs or
     /// a process under SIGSTOP. Requests wait in the pty until `thaw()`.
+    /// Telemetry frames written to the pty so far.
+    public var telemetrySent: Int { control.telemetrySent.load(ordering: .relaxed) }
+
     public func freeze() { control.frozen.store(true, ordering: .sequentiallyConsistent); poke() }
     public func thaw() { control.frozen.store(false, ordering: .sequentiallyConsistent); poke() }
 
@@ -192,6 +196,7 @@ private struct ServeLoop {
             next += interval
             sent += 1
         }
+        control.telemetrySent.add(sent, ordering: .relaxed)
         if next <= now { next = now + interval }
         // A SetTelemetryRate may have shortened the interval.
         nextTelemetry = min(next, now + interval)

@@ -2,7 +2,7 @@ import Dispatch
 import Foundation
 import RadioProtocol
 public import RadioSimulator
-import Synchronization
+import Locking
 
 /// `loop://`: the simulator in this process, reached through memory with no
 /// kernel in the path. The benchmarks' in-memory reference transport.
@@ -21,11 +21,11 @@ public final class LoopTransport: RadioTransport {
 
     /// What the caller's threads and the telemetry thread share.
     private final class Shared: Sendable {
-        let state: Mutex<State>
+        let state: Locked<State>
         let readable = DispatchSemaphore(value: 0)
         let stopTelemetry = DispatchSemaphore(value: 0)
         let telemetryDone = DispatchSemaphore(value: 0)
-        init(_ state: State) { self.state = Mutex(state) }
+        init(_ state: State) { self.state = Locked(state) }
     }
 
     /// Like a UART with nobody listening, bytes past this are dropped.

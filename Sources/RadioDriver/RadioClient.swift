@@ -1,6 +1,6 @@
 import Foundation
 public import RadioProtocol
-import Synchronization
+import Locking
 
 /// The async client for one radio.
 ///
@@ -216,7 +216,7 @@ final class Shared: Sendable {
         var statistics = RadioClient.Statistics()
     }
 
-    let state = Mutex(State())
+    let state = Locked(State())
     let transport: any RadioTransport
     let options: RadioClient.Options
     let readerDone = DispatchSemaphore(value: 0)

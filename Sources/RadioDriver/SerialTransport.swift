@@ -2,7 +2,7 @@
 import Glibc
 #endif
 import CRadioSystem
-import Synchronization
+import Locking
 import SystemPackage
 
 /// Line settings for a serial port.
@@ -24,7 +24,7 @@ public final class SerialTransport: RadioTransport {
     public let name: String
     public let port: SerialPort
     private let wake: (read: FileDescriptor, write: FileDescriptor)
-    private let writeLock = Mutex<Void>(())
+    private let writeLock = Locked<Void>(())
 
     public init(path: String, settings: SerialSettings = SerialSettings()) throws(RadioError) {
         name = path
