@@ -9,7 +9,7 @@ SYSTEM_PACKAGES := libudev-dev python3 util-linux
 BIN             = $(shell $(SWIFT) build $(BUILD_FLAGS) --show-bin-path)
 SIM_LINK        = .build/radio-sim.pty
 
-.PHONY: all run test build deps vectors vectors-write clean
+.PHONY: all run test tsan build deps vectors vectors-write clean
 
 all: build
 
@@ -63,5 +63,9 @@ test: deps vectors
 	$(SWIFT) build $(BUILD_FLAGS) --build-tests
 	$(SWIFT) test $(BUILD_FLAGS) --skip-build
 
+# The whole suite again under ThreadSanitizer, in its own build folder.
+tsan: deps
+	$(SWIFT) test --sanitize=thread --scratch-path .build-tsan
+
 clean:
-	rm -rf .build
+	rm -rf .build .build-tsan

@@ -60,6 +60,7 @@ public struct PseudoTerminal: Sendable {
 final class ServeControl: Sendable {
     let frozen = Atomic<Bool>(false)
     let telemetrySent = Atomic<Int>(0)
+    let bytesDropped = Atomic<Int>(0)
 }
 
 /// The simulated radio served on a pty by one thread: it reads requests from
@@ -96,8 +97,11 @@ public final class PtySimulator: Sendable {
 
     /// Stops answering without closing anything, like firmware that hangs or
     /// a process under SIGSTOP. Requests wait in the pty until `thaw()`.
-    /// Telemetry frames written to the pty so far.
+    /// Telemetry samples made so far, whether or not the pty took them.
     public var telemetrySent: Int { control.telemetrySent.load(ordering: .relaxed) }
+
+    /// Bytes the pty would not take (nobody reading), and so were lost.
+    public var bytesDropped: Int { control.bytesDropped.load(ordering: .relaxed) }
 
     public func freeze() { control.frozen.store(true, ordering: .sequentiallyConsistent); poke() }
     public func thaw() { control.frozen.store(false, ordering: .sequentiallyConsistent); poke() }
@@ -152,7 +156,6 @@ private struct ServeLoop {
                 pollfd(fd: wake.rawValue, events: Int16(POLLIN), revents: 0),
                 pollfd(fd: master.rawValue, events: Int16(frozen ? 0 : POLLIN), revents: 0),
             ]
-            if !output.isEmpty && !frozen { fds[1].events |= Int16(POLLOUT) }
             var timeout = timespec(tv_sec: 1, tv_nsec: 0)
             var waitForever = true
             if let next = nextTelemetry, !frozen {
@@ -191,8 +194,8 @@ private struct ServeLoop {
         guard var next = nextTelemetry else { nextTelemetry = now + interval; return }
         var sent = 0
         while next <= now && sent < 8 {
-            let uptime = Int64((now - start) / .milliseconds(1))
-            engine.appendTelemetry(uptimeMillis: UInt32(truncatingIfNeeded: uptime), into: &output)
+            let uptime = UInt32(truncatingIfNeeded: Int64((now - start) / .milliseconds(1)))
+            engine.appendTelemetry(uptimeMillis: uptime, into: &output)
             next += interval
             sent += 1
         }
@@ -206,22 +209,25 @@ private struct ServeLoop {
         nextTelemetry = engine.telemetryInterval.map { start + $0 }
     }
 
+    /// Writes what the pty takes and drops the rest. A radio's UART sends
+    /// whether or not anyone listens: when the host does not read and its
+    /// buffers are full, bytes are lost (a truncated frame then fails its
+    /// CRC), never held back to arrive stale later.
     mutating func flush() {
-        while !output.isEmpty {
-            let fd = master.rawValue
-            let wrote = output.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        var offset = 0
+        let fd = master.rawValue
+        while offset < output.count {
+            let wrote = output.withUnsafeBytes { write(fd, $0.baseAddress! + offset, $0.count - offset) }
             if wrote > 0 {
-                output.removeFirst(wrote)
+                offset += wrote
+            } else if wrote < 0 && errno == EINTR {
+                continue
             } else {
-                // EAGAIN: the pty buffer is full. Keep a little for POLLOUT;
-                // beyond that nobody is listening, and like a UART the radio
-                // transmits into the void rather than queueing forever.
-                if (errno != EAGAIN && errno != EINTR) || output.count > 16 * 1024 {
-                    output.removeAll(keepingCapacity: true)
-                }
-                return
+                control.bytesDropped.add(output.count - offset, ordering: .relaxed)
+                break
             }
         }
+        output.removeAll(keepingCapacity: true)
     }
 
     func drainWake() {

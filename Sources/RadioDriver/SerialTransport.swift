@@ -24,7 +24,12 @@ public final class SerialTransport: RadioTransport {
     public let name: String
     public let port: SerialPort
     private let wake: (read: FileDescriptor, write: FileDescriptor)
-    private let writeLock = Locked<Void>(())
+    /// Held for a whole frame so frames from concurrent callers never
+    /// interleave; the state counts the bytes written.
+    private let writer = Locked<Int>(0)
+
+    /// Bytes written to the port since it opened.
+    public var bytesWritten: Int { writer.withLock { $0 } }
 
     public init(path: String, settings: SerialSettings = SerialSettings()) throws(RadioError) {
         name = path
@@ -81,8 +86,9 @@ public final class SerialTransport: RadioTransport {
     public func send(_ bytes: [UInt8], deadline: ContinuousClock.Instant) throws(RadioError) {
         let fd = port.descriptor.rawValue
         let name = self.name
-        try writeLock.withLock { _ throws(RadioError) in
+        try writer.withLock { written throws(RadioError) in
             var offset = 0
+            defer { written += offset }
             while offset < bytes.count {
                 let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + offset, $0.count - offset) }
                 if n > 0 { offset += n; continue }
@@ -142,7 +148,7 @@ public final class SerialTransport: RadioTransport {
     /// `closing_wait`. Clears exclusive mode so the next open works even
     /// while another process (a simulator) keeps the tty open.
     public func close() {
-        writeLock.withLock { _ in
+        writer.withLock { _ in
             try? port.flush(.output)
             try? port.setExclusive(false)
             try? port.close()
