@@ -18,15 +18,11 @@ public final class RadioClient: Sendable {
         public var retries: Int = 2
         /// Called for every frame sent or received, and every decode error.
         public var trace: (@Sendable (TraceEvent) -> Void)?
-        /// Called on the reader thread for each telemetry frame.
-        public var onTelemetry: (@Sendable (TelemetrySample) -> Void)?
         public init(timeout: Duration = .seconds(1), retries: Int = 2,
-                    trace: (@Sendable (TraceEvent) -> Void)? = nil,
-                    onTelemetry: (@Sendable (TelemetrySample) -> Void)? = nil) {
+                    trace: (@Sendable (TraceEvent) -> Void)? = nil) {
             self.timeout = timeout
             self.retries = retries
             self.trace = trace
-            self.onTelemetry = onTelemetry
         }
     }
 
@@ -91,6 +87,15 @@ public final class RadioClient: Sendable {
     public func close() { shared.close() }
 
     public var statistics: Statistics { shared.state.withLock { $0.statistics } }
+
+    /// The radio's telemetry, fanned out to every subscriber in this process.
+    public var telemetry: TelemetryHub { shared.telemetry }
+
+    /// Subscribes to telemetry; see `TelemetryHub.subscribe(_:)`. The
+    /// subscription ends when the client closes or the port goes away.
+    public func subscribe(_ filter: TelemetryFilter = TelemetryFilter()) -> TelemetrySubscription {
+        shared.telemetry.subscribe(filter)
+    }
 
     // MARK: Commands
 
@@ -217,6 +222,7 @@ final class Shared: Sendable {
     }
 
     let state = Locked(State())
+    let telemetry = TelemetryHub()
     let transport: any RadioTransport
     let options: RadioClient.Options
     let readerDone = DispatchSemaphore(value: 0)
@@ -339,6 +345,7 @@ final class Shared: Sendable {
             expire(now: clock.now)
         }
         failAll(endReason)
+        telemetry.finishAll()
         readerDone.signal()
     }
 
@@ -360,7 +367,7 @@ final class Shared: Sendable {
             }
             if case .success(.telemetry(let sample)) = message {
                 state.withLock { $0.statistics.telemetryFrames += 1 }
-                options.onTelemetry?(sample)
+                telemetry.publish(sample)
                 return
             }
             guard FrameType.isResponse(frame.type) else { return }

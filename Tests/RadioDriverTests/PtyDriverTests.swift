@@ -33,22 +33,23 @@ struct PtyDriverTests {
         }
     }
 
-    @Test func telemetryArrivesAtTheConfiguredRate() async throws {
-        let samples = Locked<[TelemetrySample]>([])
-        let options = RadioClient.Options(onTelemetry: { s in samples.withLock { $0.append(s) } })
-        try await withPtyRadio({ $0.telemetryHz = 200 }, options: options) { _, radio in
+    @Test func telemetryArrivesWhileCommandsRun() async throws {
+        try await withPtyRadio({ $0.telemetryHz = 200 }) { (_: PtySimulator, radio: RadioClient) async throws in
+            let subscription = radio.subscribe()
             // Commands still work while telemetry streams.
             for i in 0..<20 { #expect(try await radio.setChannel(UInt16(1 + i)) == UInt16(1 + i)) }
-            var waited = 0
-            while samples.withLock({ $0.count }) < 20 && waited < 500 {
-                try await Task.sleep(for: .milliseconds(10))
-                waited += 1
+            var samples: [TelemetrySample] = []
+            for await event in subscription {
+                guard case .sample(let s) = event else {
+                    Issue.record("unexpected \(event) on a healthy line")
+                    continue
+                }
+                samples.append(s)
+                if samples.count == 20 { break }
             }
+            // Telemetry sequence numbers count up: none lost on a healthy line.
+            for (a, b) in zip(samples, samples.dropFirst()) { #expect(b.sequence == a.sequence &+ 1) }
         }
-        let got = samples.withLock { $0 }
-        #expect(got.count >= 20)
-        // Telemetry sequence numbers count up: none lost on a healthy line.
-        for (a, b) in zip(got, got.dropFirst()) { #expect(b.sequence == a.sequence &+ 1) }
     }
 
     @Test func outOfRangeValuesAreRejectedByTheRadio() async throws {
@@ -229,20 +230,15 @@ struct SerialSettingsTests {
         // nobody has the port open.
         while sim.telemetrySent < 300 { try await Task.sleep(for: .milliseconds(5)) }
         let sentBeforeOpen = sim.telemetrySent
-        let first = Locked<UInt16?>(nil)
-        let radio = try RadioClient(port: sim.slavePath, options: RadioClient.Options(onTelemetry: { s in
-            first.withLock { if $0 == nil { $0 = s.sequence } }
-        }))
+        let radio = try RadioClient(port: sim.slavePath)
         defer { radio.close() }
-        _ = try await radio.ping()
-        var waited = 0
-        while first.withLock({ $0 }) == nil && waited < 200 {
-            try await Task.sleep(for: .milliseconds(5))
-            waited += 1
+        var first: UInt16?
+        for await event in radio.subscribe() {
+            if case .sample(let s) = event { first = s.sequence; break }
         }
         // The tty's backlog (from sample #0 on) must be gone; at most the
         // frame being written during the open may straddle it.
-        let seq = try #require(first.withLock { $0 })
+        let seq = try #require(first)
         #expect(Int(seq) + 1 >= sentBeforeOpen, "first sample seen was #\(seq) of \(sentBeforeOpen) stale ones")
     }
 }
