@@ -88,6 +88,9 @@ public final class RadioClient: Sendable {
 
     public var statistics: Statistics { shared.state.withLock { $0.statistics } }
 
+    /// Why the port went away, once it has (nil while connected or after close()).
+    public var disconnection: RadioError? { shared.state.withLock { $0.disconnected } }
+
     /// The radio's telemetry, fanned out to every subscriber in this process.
     public var telemetry: TelemetryHub { shared.telemetry }
 

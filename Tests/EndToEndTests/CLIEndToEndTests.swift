@@ -110,6 +110,9 @@ struct CLIBadInputTests {
         (["info", "--port", "foo://bar"], "unknown scheme"),
         (["info", "--port", "loop://?bogus=1"], "unknown option 'bogus'"),
         (["frobnicate"], "frobnicate"),
+        (["monitor", "--fields", "rssi,bogus"], "unknown field 'bogus'"),
+        (["monitor", "--count", "0"], "--count"),
+        (["monitor", "--rate", "-1"], "--rate"),
     ])
     func malformedArgumentsAreUsageErrors(_ arguments: [String], _ text: String) throws {
         // A working radio, so that only the bad argument can fail the call.
@@ -192,5 +195,64 @@ struct CLIBadInputTests {
         defer { tty.stop() }
         expectFailure(try run("radio-cli", ["info", "--timeout", "0.3", "--port", tty.path]), status: 65,
                       mentioning: "no valid reply to Identify")
+    }
+}
+
+@Suite("radio-cli monitor", .serialized)
+struct MonitorEndToEndTests {
+    @Test func jsonLinesForJqThenASummary() throws {
+        let sim = try SimProcess()
+        let result = try run("radio-cli", ["monitor", "--count", "20", "--json", "--telemetry-hz", "200", "--port", sim.path])
+        #expect(result.status == 0, "\(result.stderr)")
+        let lines = result.stdout.split(separator: "\n")
+        #expect(lines.count == 20)
+        var sequences: [Int] = []
+        for line in lines {
+            let object = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+            #expect(object["rssi_dbm"] is Double && object["supply_v"] is Double)
+            sequences.append(try #require(object["seq"] as? Int))
+        }
+        #expect(sequences == Array(sequences[0]..<sequences[0] + 20), "consecutive, none lost")
+        #expect(result.stderr.contains("monitor: 20 samples"))
+        #expect(sim.stop() == 0)
+    }
+
+    @Test func fieldsAndDurationLimitTheOutput() throws {
+        let sim = try SimProcess(["--telemetry-hz", "50"])
+        let result = try run("radio-cli", ["monitor", "--duration", "0.5", "--fields", "temperature", "--port", sim.path])
+        #expect(result.status == 0, "\(result.stderr)")
+        let lines = result.stdout.split(separator: "\n")
+        #expect(!lines.isEmpty)
+        #expect(lines.allSatisfy { $0.contains("temp ") && !$0.contains("rssi") })
+        #expect(sim.stop() == 0)
+    }
+
+    @Test func ctrlCStopsCleanlyWithASummary() throws {
+        let sim = try SimProcess(["--telemetry-hz", "100"])
+        let process = Process()
+        process.executableURL = productsDirectory.appendingPathComponent("radio-cli")
+        process.arguments = ["monitor", "--port", sim.path]
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        usleep(500_000)
+        kill(process.processIdentifier, SIGINT)
+        let output = out.fileHandleForReading.readDataToEndOfFile()
+        let errors = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationReason == .exit && process.terminationStatus == 0, "\(errors)")
+        #expect(!output.isEmpty)
+        #expect(errors.hasPrefix("monitor: "))
+        #expect(sim.stop() == 0)
+    }
+
+    @Test func aRadioWithTelemetryOffGetsAHint() throws {
+        let sim = try SimProcess(["--telemetry-hz", "0"])
+        let result = try run("radio-cli", ["monitor", "--duration", "0.3", "--port", sim.path])
+        #expect(result.status == 0)
+        #expect(result.stdout.isEmpty)
+        #expect(result.stderr.contains("telemetry is off; turn it on with --telemetry-hz N"))
+        #expect(sim.stop() == 0)
     }
 }

@@ -1,0 +1,232 @@
+import ArgumentParser
+import Dispatch
+import Foundation
+import RadioDriver
+import RadioProtocol
+import Synchronization
+
+struct Monitor: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Show the radio's telemetry live.",
+        discussion: """
+            On a terminal, one line updated in place; otherwise one line per sample. With \
+            --json, one JSON object per sample per line, for jq; a subscriber that falls \
+            behind gets {"event":"dropped","count":N}, and samples lost on the line \
+            {"event":"gap","missed":N}. Stops after --count samples, after --duration \
+            seconds, or on Ctrl-C, and prints a summary on stderr.
+            """)
+    @OptionGroup var global: GlobalOptions
+
+    @Option(name: .shortAndLong, help: "Stop after this many samples.")
+    var count: Int?
+
+    @Option(help: "Stop after this many seconds.")
+    var duration: Double?
+
+    @Option(help: "Show at most this many samples per second (by the radio's clock).")
+    var rate: Double?
+
+    @Option(help: "Fields to show: \(MonitorField.allCases.map(\.rawValue).joined(separator: ",")) (default: all).")
+    var fields: String?
+
+    @Option(name: .customLong("telemetry-hz"), help: "First set the radio's telemetry rate (0...5000 frames/s).")
+    var telemetryHz: UInt16?
+
+    func validate() throws {
+        if let count, count < 1 { throw ValidationError("--count must be at least 1, got \(count)") }
+        if let duration, !(duration.isFinite && duration > 0) { throw ValidationError("--duration must be a positive number of seconds") }
+        if let rate, !(rate.isFinite && rate > 0) { throw ValidationError("--rate must be a positive number of samples per second") }
+        _ = try selectedFields()
+    }
+
+    func selectedFields() throws -> [MonitorField] {
+        guard let fields else { return MonitorField.allCases }
+        return try fields.split(separator: ",").map { name in
+            guard let f = MonitorField(rawValue: name.trimmingCharacters(in: .whitespaces)) else {
+                throw ValidationError("unknown field '\(name)' (known: \(MonitorField.allCases.map(\.rawValue).joined(separator: ", ")))")
+            }
+            return f
+        }
+    }
+
+    func run() async throws {
+        let printer = MonitorPrinter(fields: try selectedFields(), json: global.json,
+                                     live: !global.json && isatty(STDOUT_FILENO) == 1)
+        let count = count, duration = duration, rate = rate, telemetryHz = telemetryHz
+        let summary = try await global.withRadio { radio throws(RadioError) -> MonitorSummary in
+            if let telemetryHz {
+                _ = try await radio.setTelemetryRate(telemetryHz)
+            } else if try await radio.state().telemetryRate == 0 {
+                FileHandle.standardError.write(Data("radio-cli: the radio's telemetry is off; turn it on with --telemetry-hz N\n".utf8))
+            }
+            let subscription = radio.subscribe(TelemetryFilter(bufferSize: 4096, maxRate: rate))
+            // Ctrl-C, SIGTERM and --duration end the subscription; the loop
+            // below then finishes the samples it holds and returns.
+            let stopper = Stopper(subscription, after: duration)
+            defer { stopper.disarm() }
+            var summary = MonitorSummary()
+            var last: TelemetrySample?
+            for await event in subscription {
+                printer.show(event)
+                summary.count(event)
+                if case .sample(let s) = event { last = s }
+                if let count, summary.samples >= count { break }
+            }
+            printer.finish(last: last)
+            if let gone = radio.disconnection { throw gone }
+            summary.elapsed = ContinuousClock.now - summary.start
+            return summary
+        }
+        FileHandle.standardError.write(Data("monitor: \(summary)\n".utf8))
+    }
+}
+
+enum MonitorField: String, CaseIterable {
+    case rssi, snr, temperature, supply, forward, reflected
+}
+
+struct MonitorSummary: CustomStringConvertible {
+    let start = ContinuousClock.now
+    var elapsed: Duration = .zero
+    var samples = 0
+    var dropped = 0
+    var missed = 0
+
+    mutating func count(_ event: TelemetryEvent) {
+        switch event {
+        case .sample: samples += 1
+        case .dropped(let n): dropped += n
+        case .gap(let n): missed += n
+        }
+    }
+
+    var description: String {
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        let rate = seconds > 0 ? Double(samples) / seconds : 0
+        return "\(samples) samples in \(formatTenths(Int((seconds * 10).rounded()))) s "
+            + "(\(formatTenths(Int((rate * 10).rounded())))/s), \(dropped) dropped here, \(missed) lost on the line"
+    }
+}
+
+/// Ends a subscription on SIGINT, SIGTERM, or after a duration.
+final class Stopper {
+    private let sources: [any DispatchSourceSignal]
+    private let timer: Task<Void, Never>?
+
+    init(_ subscription: TelemetrySubscription, after duration: Double?) {
+        sources = [SIGINT, SIGTERM].map { sig in
+            signal(sig, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+            source.setEventHandler { subscription.cancel() }
+            source.resume()
+            return source
+        }
+        timer = duration.map { seconds in
+            Task {
+                try? await Task.sleep(for: .milliseconds(Int64((seconds * 1000).rounded())))
+                subscription.cancel()
+            }
+        }
+    }
+
+    func disarm() {
+        timer?.cancel()
+        for s in sources { s.cancel() }
+    }
+}
+
+/// Writes samples for a person or for jq.
+struct MonitorPrinter: Sendable {
+    let fields: [MonitorField]
+    let json: Bool
+    /// A terminal: redraw one line in place, a few times a second.
+    let live: Bool
+    private let lastDraw = LastDraw()
+
+    init(fields: [MonitorField], json: Bool, live: Bool) {
+        self.fields = fields
+        self.json = json
+        self.live = live
+    }
+
+    func show(_ event: TelemetryEvent) {
+        switch event {
+        case .sample(let s):
+            if json {
+                write(jsonLine(s))
+            } else if live {
+                if lastDraw.due() { write("\r\u{1B}[K" + textLine(s)) }
+            } else {
+                write(textLine(s) + "\n")
+            }
+        case .dropped(let n):
+            write(json ? "{\"event\":\"dropped\",\"count\":\(n)}\n" : (live ? "\r\u{1B}[K" : "") + "-- \(n) samples dropped (display fell behind)\n")
+        case .gap(let n):
+            write(json ? "{\"event\":\"gap\",\"missed\":\(n)}\n" : (live ? "\r\u{1B}[K" : "") + "-- \(n) samples lost on the line\n")
+        }
+    }
+
+    /// Ends the live line, showing the last sample even if a redraw was skipped.
+    func finish(last: TelemetrySample?) {
+        guard live else { return }
+        write((last.map { "\r\u{1B}[K" + textLine($0) } ?? "") + "\n")
+    }
+
+    func textLine(_ s: TelemetrySample) -> String {
+        let m = s.measurements
+        var parts = ["#\(s.sequence)", "t=\(formatThousandths(Int(s.uptimeMillis))) s"]
+        for f in fields {
+            switch f {
+            case .rssi: parts.append("rssi \(formatTenths(Int(m.rssiDeciDBm))) dBm")
+            case .snr: parts.append("snr \(formatTenths(Int(m.snrDeciDB))) dB")
+            case .temperature: parts.append("temp \(formatTenths(Int(m.temperatureDeciC))) °C")
+            case .supply: parts.append("supply \(formatThousandths(Int(m.supplyMillivolts))) V")
+            case .forward: parts.append("fwd \(formatTenths(Int(m.forwardDeciDBm))) dBm")
+            case .reflected: parts.append("refl \(formatTenths(Int(m.reflectedDeciDBm))) dBm")
+            }
+        }
+        return parts.joined(separator: "  ")
+    }
+
+    func jsonLine(_ s: TelemetrySample) -> String {
+        let m = s.measurements
+        var line = "{\"seq\":\(s.sequence),\"uptime_ms\":\(s.uptimeMillis)"
+        for f in fields {
+            switch f {
+            case .rssi: line += ",\"rssi_dbm\":\(formatTenths(Int(m.rssiDeciDBm)))"
+            case .snr: line += ",\"snr_db\":\(formatTenths(Int(m.snrDeciDB)))"
+            case .temperature: line += ",\"temperature_c\":\(formatTenths(Int(m.temperatureDeciC)))"
+            case .supply: line += ",\"supply_v\":\(formatThousandths(Int(m.supplyMillivolts)))"
+            case .forward: line += ",\"forward_power_dbm\":\(formatTenths(Int(m.forwardDeciDBm)))"
+            case .reflected: line += ",\"reflected_power_dbm\":\(formatTenths(Int(m.reflectedDeciDBm)))"
+            }
+        }
+        return line + "}\n"
+    }
+
+    private func write(_ text: String) {
+        FileHandle.standardOutput.write(Data(text.utf8))
+    }
+}
+
+/// Rate-limits redraws of the live line to 20 a second.
+final class LastDraw: Sendable {
+    private let last = Atomic<Int64>(0)
+    func due() -> Bool {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        let now = Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000
+        let prev = last.load(ordering: .relaxed)
+        guard now - prev >= 50 else { return false }
+        last.store(now, ordering: .relaxed)
+        return true
+    }
+}
+
+/// 13790 → "13.790"; -5 → "-0.005".
+func formatThousandths(_ v: Int) -> String {
+    let sign = v < 0 ? "-" : ""
+    let m = v.magnitude
+    let frac = String(m % 1000)
+    return "\(sign)\(m / 1000).\(String(repeating: "0", count: 3 - frac.count))\(frac)"
+}
