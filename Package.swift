@@ -4,6 +4,8 @@
 // simulator library for the in-process `sim` and `loop://` ports.
 import PackageDescription
 
+import class Foundation.ProcessInfo
+
 let strict: [SwiftSetting] = [
     .swiftLanguageMode(.v6),
     .enableUpcomingFeature("ExistentialAny"),
@@ -84,3 +86,22 @@ let package = Package(
                     swiftSettings: strict),
     ]
 )
+
+// Benchmarks (package-benchmark) build only when asked, so that `make test`
+// and CI do not compile the benchmark framework: `make bench` sets this.
+// The plugin finds targets whose folder sits directly in a `Benchmarks` folder.
+if ProcessInfo.processInfo.environment["RADIO_BENCHMARKS"] != nil {
+    package.dependencies.append(
+        .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.1", traits: ["MallocInterposer"]))
+    package.targets.append(
+        .executableTarget(
+            name: "Publish",
+            dependencies: [
+                "RadioDriver",
+                .product(name: "Benchmark", package: "benchmark"),
+            ],
+            path: "bench/Benchmarks/Publish",
+            swiftSettings: strict,
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ))
+}

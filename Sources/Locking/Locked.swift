@@ -11,24 +11,31 @@ public import Darwin
 /// access under it as a race; TSan does intercept pthread mutexes, so the
 /// race checks in `make tsan` stay meaningful.
 ///
-/// `@unchecked Sendable` is sound because `state` is internal to this module
-/// and reached only inside `withLock`, which holds `mutex` for the whole access; `mutex` is
-/// allocated once, never moved, and destroyed only in `deinit`, when no
-/// other reference (and so no other thread) can reach it.
+/// The mutex and the state live in allocations that never move, and the
+/// state is reached through a pointer, so a lock costs no dynamic
+/// exclusivity check (as a class's stored `var` would).
+///
+/// `@unchecked Sendable` is sound because the state is reached only inside
+/// `withLock`, which holds the mutex for the whole access; the storage is
+/// made in `init` and destroyed only in `deinit`, when no other reference,
+/// and so no other thread, can reach it.
 public final class Locked<State>: @unchecked Sendable {
-    @usableFromInline var state: State
     @usableFromInline let mutex: UnsafeMutablePointer<pthread_mutex_t>
+    @usableFromInline let state: UnsafeMutablePointer<State>
 
-    public init(_ state: State) {
-        self.state = state
+    public init(_ initial: State) {
         mutex = .allocate(capacity: 1)
         mutex.initialize(to: pthread_mutex_t())
         pthread_mutex_init(mutex, nil)
+        state = .allocate(capacity: 1)
+        state.initialize(to: initial)
     }
 
     deinit {
         pthread_mutex_destroy(mutex)
         mutex.deallocate()
+        state.deinitialize(count: 1)
+        state.deallocate()
     }
 
     /// Runs `body` with exclusive access to the state.
@@ -36,6 +43,6 @@ public final class Locked<State>: @unchecked Sendable {
     public func withLock<R, E: Error>(_ body: (inout State) throws(E) -> R) throws(E) -> R {
         pthread_mutex_lock(mutex)
         defer { pthread_mutex_unlock(mutex) }
-        return try body(&state)
+        return try body(&state.pointee)
     }
 }

@@ -64,19 +64,26 @@ public struct TelemetryFilter: Sendable {
 
 /// Fans telemetry out to any number of in-process subscribers.
 ///
-/// One thread publishes (the client's reader); each subscriber has a
-/// fixed ring buffer made when it subscribes, so a publish never allocates
-/// and costs one short locked store per subscriber. A subscriber that falls
-/// behind loses its oldest samples, and is told how many, instead of
-/// slowing the publisher, the other subscribers, or command replies.
+/// One thread publishes (the client's reader). Each subscriber has a fixed
+/// ring buffer, made when it subscribes and held inline in the hub's table,
+/// so a publish never allocates and costs one lock plus one filtered store
+/// per subscriber. A subscriber that falls behind loses its oldest samples,
+/// and is told how many, instead of slowing the publisher, the other
+/// subscribers, or command replies: a reader holds the lock only to take
+/// one event.
 public final class TelemetryHub: Sendable {
-    private struct State {
-        var list: ContiguousArray<Subscriber> = []
+    struct State {
+        var slots: ContiguousArray<Slot> = []
+        /// Subscriber id → index in `slots`.
+        var index: [Int: Int] = [:]
+        var nextID = 0
+        /// Slots not yet finished: what `subscriberCount` reports.
+        var active = 0
         /// The last telemetry sequence number published, for gap detection;
         /// -1 until the first sample after the first subscriber.
         var lastSequence = -1
     }
-    private let state = Locked(State())
+    let state = Locked(State())
     /// Read without the lock so that a publish with no subscribers costs
     /// one atomic load.
     private let count = Atomic<Int>(0)
@@ -89,13 +96,19 @@ public final class TelemetryHub: Sendable {
     /// Adds a subscriber. Cancelling the task that iterates it, calling
     /// `cancel()`, or dropping every copy of it unsubscribes.
     public func subscribe(_ filter: TelemetryFilter = TelemetryFilter()) -> TelemetrySubscription {
-        let subscriber = Subscriber(filter: filter)
-        state.withLock { s in
-            if s.list.isEmpty { s.lastSequence = -1 }
-            s.list.append(subscriber)
-            count.store(s.list.count, ordering: .relaxed)
+        var slot = Slot(filter: filter)  // the ring is allocated here, not in publish
+        let id = state.withLock { s in
+            if s.slots.isEmpty { s.lastSequence = -1 }
+            let id = s.nextID
+            s.nextID += 1
+            slot.id = id
+            s.index[id] = s.slots.count
+            s.slots.append(slot)
+            s.active += 1
+            count.store(s.active, ordering: .relaxed)
+            return id
         }
-        return TelemetrySubscription(handle: SubscriptionHandle(hub: self, subscriber: subscriber))
+        return TelemetrySubscription(handle: SubscriptionHandle(hub: self, id: id))
     }
 
     /// Hands a sample to every subscriber. Called by one thread at a time.
@@ -104,78 +117,107 @@ public final class TelemetryHub: Sendable {
         state.withLock { s in
             let missed = s.lastSequence < 0 ? 0 : Int(sample.sequence &- UInt16(truncatingIfNeeded: s.lastSequence) &- 1)
             s.lastSequence = Int(sample.sequence)
-            for subscriber in s.list {
-                subscriber.offer(sample, missed: missed)
+            for i in s.slots.indices {
+                s.slots[i].offer(sample, missed: missed)
             }
         }
     }
 
-    /// Ends every subscription: their sequences finish after the samples
-    /// they hold. Used when the client closes.
+    /// Ends every subscription: each stream finishes after the events it
+    /// holds. Used when the client closes.
     public func finishAll() {
-        let all = state.withLock { s -> ContiguousArray<Subscriber> in
-            defer {
-                s.list.removeAll()
-                count.store(0, ordering: .relaxed)
-            }
-            return s.list
+        state.withLock { s in
+            for i in s.slots.indices { s.slots[i].finish() }
+            s.active = 0
+            count.store(0, ordering: .relaxed)
         }
-        for s in all { s.finish() }
     }
 
-    func remove(_ subscriber: Subscriber) {
+    /// Removes a subscriber; a reader waiting on it gets the end of the stream.
+    func remove(_ id: Int) {
         state.withLock { s in
-            s.list.removeAll { $0 === subscriber }
-            count.store(s.list.count, ordering: .relaxed)
+            guard let i = s.index.removeValue(forKey: id) else { return }
+            if !s.slots[i].finished { s.active -= 1 }
+            s.slots[i].finish()
+            // Swap-remove keeps removal O(1); the moved slot's index changes.
+            let last = s.slots.count - 1
+            if i != last {
+                s.slots.swapAt(i, last)
+                s.index[s.slots[i].id] = i
+            }
+            s.slots.removeLast()
+            count.store(s.active, ordering: .relaxed)
         }
-        subscriber.finish()
+    }
+
+    /// The next event for `id`, or nil when its stream has ended; when none
+    /// is ready, stores `continuation` to be resumed by a publish.
+    func next(_ id: Int, _ continuation: UnsafeContinuation<TelemetryEvent?, Never>) {
+        let ready: TelemetryEvent?? = state.withLock { s in
+            guard let i = s.index[id] else { return .some(nil) }
+            if let event = s.slots[i].pop() { return .some(event) }
+            if s.slots[i].finished { return .some(nil) }
+            s.slots[i].waiter = continuation
+            return nil
+        }
+        if let ready { continuation.resume(returning: ready) }
+    }
+
+    func droppedCount(_ id: Int) -> Int {
+        state.withLock { s in s.index[id].map { s.slots[$0].totalDrops } ?? 0 }
     }
 }
 
-/// One subscriber's buffer and filter state.
-final class Subscriber: Sendable {
-    struct State {
-        var ring: [TelemetryEvent]
-        var head = 0
-        var count = 0
-        /// Dropped since the subscriber last saw a `.dropped` event.
-        var unreportedDrops = 0
-        var totalDrops = 0
-        var waiter: UnsafeContinuation<TelemetryEvent?, Never>?
-        var finished = false
-        var lastDelivered: TelemetrySample?
-    }
-
+/// One subscriber: its filter, its ring buffer, and a reader waiting on it.
+struct Slot {
+    var id = -1
     let filter: TelemetryFilter
     let minimumSpacingMillis: UInt32
-    let state: Locked<State>
+    /// The ring's capacity: `filter.bufferSize`, so that a full buffer drops
+    /// exactly where the subscriber asked.
+    let capacity: Int
+    var ring: [TelemetryEvent]
+    /// Storage is a power of two, so indices wrap with a mask.
+    let mask: Int
+    var head = 0
+    var count = 0
+    /// Dropped since the subscriber last saw a `.dropped` event.
+    var unreportedDrops = 0
+    var totalDrops = 0
+    var waiter: UnsafeContinuation<TelemetryEvent?, Never>?
+    var finished = false
+    var lastDelivered: TelemetrySample?
 
     init(filter: TelemetryFilter) {
         self.filter = filter
         minimumSpacingMillis = filter.maxRate.map { $0 > 0 ? UInt32(min(1000 / $0, 86_400_000)) : 0 } ?? 0
-        state = Locked(State(ring: [TelemetryEvent](repeating: .dropped(count: 0), count: filter.bufferSize)))
+        capacity = filter.bufferSize
+        var storage = 1
+        while storage < capacity { storage <<= 1 }
+        ring = [TelemetryEvent](repeating: .dropped(count: 0), count: storage)
+        mask = storage - 1
     }
 
-    /// Filters, then buffers or hands over one sample. No allocation: the
-    /// ring was made at subscribe time and events are plain values.
-    func offer(_ sample: TelemetrySample, missed: Int) {
-        let handoff = state.withLock { s -> (UnsafeContinuation<TelemetryEvent?, Never>, TelemetryEvent?)? in
-            if s.finished { return nil }
-            if missed > 0 { s.push(.gap(missed: missed), capacity: filter.bufferSize) }
-            if wants(sample, after: s.lastDelivered) {
-                s.lastDelivered = sample
-                s.push(.sample(sample), capacity: filter.bufferSize)
-            }
-            guard let waiter = s.waiter, s.count > 0 || s.unreportedDrops > 0 else { return nil }
-            s.waiter = nil
-            return (waiter, s.pop())
+    /// Filters, then buffers one sample or hands it to a waiting reader. No
+    /// allocation: the ring exists and events are plain values.
+    mutating func offer(_ sample: TelemetrySample, missed: Int) {
+        if finished { return }
+        if missed > 0 { push(.gap(missed: missed)) }
+        if wants(sample) {
+            lastDelivered = sample
+            push(.sample(sample))
         }
-        if let (waiter, event) = handoff { waiter.resume(returning: event) }
+        if let waiter, count > 0 || unreportedDrops > 0 {
+            self.waiter = nil
+            // Resuming only schedules the reader's task; it runs after the
+            // hub's lock is released.
+            waiter.resume(returning: pop())
+        }
     }
 
-    /// Decimation, change filter, then the predicate.
-    private func wants(_ sample: TelemetrySample, after last: TelemetrySample?) -> Bool {
-        if let last {
+    /// Decimation by the radio's clock, the change filter, then the predicate.
+    private func wants(_ sample: TelemetrySample) -> Bool {
+        if let last = lastDelivered {
             if minimumSpacingMillis > 0 && sample.uptimeMillis &- last.uptimeMillis < minimumSpacingMillis { return false }
             if filter.fields != .all
                 && TelemetryFields.changed(last.measurements, sample.measurements).isDisjoint(with: filter.fields) {
@@ -185,20 +227,7 @@ final class Subscriber: Sendable {
         return filter.predicate?(sample) ?? true
     }
 
-    func finish() {
-        let waiter = state.withLock { s -> UnsafeContinuation<TelemetryEvent?, Never>? in
-            s.finished = true
-            defer { s.waiter = nil }
-            return s.count == 0 ? s.waiter : nil
-        }
-        waiter?.resume(returning: nil)
-    }
-
-    var totalDrops: Int { state.withLock { $0.totalDrops } }
-}
-
-extension Subscriber.State {
-    mutating func push(_ event: TelemetryEvent, capacity: Int) {
+    mutating func push(_ event: TelemetryEvent) {
         if count == capacity {
             // Drop the oldest and count it. A dropped `.gap` marker's
             // samples count as dropped too: either way this subscriber
@@ -206,10 +235,10 @@ extension Subscriber.State {
             let lost = if case .gap(let missed) = ring[head] { missed } else { 1 }
             unreportedDrops += lost
             totalDrops += lost
-            head = (head + 1) % capacity
+            head = (head + 1) & mask
             count -= 1
         }
-        ring[(head + count) % capacity] = event
+        ring[(head + count) & mask] = event
         count += 1
     }
 
@@ -221,23 +250,32 @@ extension Subscriber.State {
         }
         guard count > 0 else { return nil }
         defer {
-            head = (head + 1) % ring.count
+            head = (head + 1) & mask
             count -= 1
         }
         return ring[head]
     }
 
+    /// Marks the stream ended; a waiting reader (which only waits on an
+    /// empty buffer) gets the end now.
+    mutating func finish() {
+        finished = true
+        if let waiter {
+            self.waiter = nil
+            waiter.resume(returning: nil)
+        }
+    }
 }
 
 /// Keeps a subscriber registered while any copy of its subscription lives.
 final class SubscriptionHandle: Sendable {
     let hub: TelemetryHub
-    let subscriber: Subscriber
-    init(hub: TelemetryHub, subscriber: Subscriber) {
+    let id: Int
+    init(hub: TelemetryHub, id: Int) {
         self.hub = hub
-        self.subscriber = subscriber
+        self.id = id
     }
-    deinit { hub.remove(subscriber) }
+    deinit { hub.remove(id) }
 }
 
 /// A stream of telemetry events for one subscriber. Iterate it from one
@@ -247,10 +285,10 @@ public struct TelemetrySubscription: AsyncSequence, Sendable {
     let handle: SubscriptionHandle
 
     /// Samples this subscriber has lost by falling behind, in all.
-    public var droppedCount: Int { handle.subscriber.totalDrops }
+    public var droppedCount: Int { handle.hub.droppedCount(handle.id) }
 
-    /// Unsubscribes now; iteration ends after the events already held.
-    public func cancel() { handle.hub.remove(handle.subscriber) }
+    /// Unsubscribes now; iteration ends.
+    public func cancel() { handle.hub.remove(handle.id) }
 
     public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(handle: handle) }
 
@@ -258,20 +296,11 @@ public struct TelemetrySubscription: AsyncSequence, Sendable {
         let handle: SubscriptionHandle
 
         public mutating func next() async -> TelemetryEvent? {
-            let subscriber = handle.subscriber
-            let hub = handle.hub
+            let hub = handle.hub, id = handle.id
             return await withTaskCancellationHandler {
-                await withUnsafeContinuation { (continuation: UnsafeContinuation<TelemetryEvent?, Never>) in
-                    let ready: TelemetryEvent?? = subscriber.state.withLock { s in
-                        if let event = s.pop() { return .some(event) }
-                        if s.finished { return .some(nil) }
-                        s.waiter = continuation
-                        return nil
-                    }
-                    if let ready { continuation.resume(returning: ready) }
-                }
+                await withUnsafeContinuation { hub.next(id, $0) }
             } onCancel: {
-                hub.remove(subscriber)
+                hub.remove(id)
             }
         }
     }

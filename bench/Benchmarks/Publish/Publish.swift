@@ -1,0 +1,71 @@
+import Benchmark
+import RadioDriver
+import RadioProtocol
+
+// The publish path of the telemetry hub, under the names the system we
+// replace used, so its users' history lines up. Each benchmark iteration is
+// one publish; subscribers are attached but do not read, so once their
+// buffers fill every publish also takes the drop-oldest path: the cost a
+// slow subscriber imposes.
+
+let sample = TelemetrySample(
+    sequence: 0, uptimeMillis: 0,
+    measurements: Measurements(rssiDeciDBm: -712, snrDeciDB: 438, temperatureDeciC: 412,
+                               supplyMillivolts: 13_790, forwardDeciDBm: 198, reflectedDeciDBm: -12))
+
+/// Publishes `scaledIterations` samples with consecutive sequence numbers.
+func publish(_ hub: TelemetryHub, _ benchmark: Benchmark) {
+    var s = sample
+    for i in benchmark.scaledIterations {
+        s.sequence = UInt16(truncatingIfNeeded: i)
+        s.uptimeMillis = UInt32(truncatingIfNeeded: i)
+        blackHole(hub.publish(s))
+    }
+}
+
+/// The same fan-out the way a Swift developer writes it by default: one
+/// AsyncStream per subscriber, newest kept, yield to each.
+func referenceFanOut(_ continuations: [AsyncStream<TelemetrySample>.Continuation], _ benchmark: Benchmark) {
+    var s = sample
+    for i in benchmark.scaledIterations {
+        s.sequence = UInt16(truncatingIfNeeded: i)
+        for c in continuations { blackHole(c.yield(s)) }
+    }
+}
+
+let benchmarks: @Sendable () -> Void = {
+    Benchmark.defaultConfiguration = Benchmark.Configuration(
+        metrics: [.wallClock, .mallocCountTotal],
+        timeUnits: .nanoseconds,
+        scalingFactor: .kilo,
+        maxDuration: .seconds(2),
+        maxIterations: 1_000_000
+    )
+
+    Benchmark("PublishWithoutSubscribers") { benchmark in
+        publish(TelemetryHub(), benchmark)
+    }
+
+    for (group, counts) in [("PublishWithSubscribers", [10]), ("PublishWithManySubscribers", [50, 100, 500])] {
+        for n in counts {
+            Benchmark("\(group)/Subscribers_\(n)") { benchmark in
+                let hub = TelemetryHub()
+                let subscriptions = (0..<n).map { _ in hub.subscribe() }
+                benchmark.startMeasurement()
+                publish(hub, benchmark)
+                benchmark.stopMeasurement()
+                blackHole(subscriptions)
+            }
+        }
+    }
+
+    for n in [10, 500] {
+        Benchmark("ReferenceAsyncStream/Subscribers_\(n)") { benchmark in
+            let streams = (0..<n).map { _ in AsyncStream<TelemetrySample>.makeStream(bufferingPolicy: .bufferingNewest(256)) }
+            benchmark.startMeasurement()
+            referenceFanOut(streams.map(\.continuation), benchmark)
+            benchmark.stopMeasurement()
+            blackHole(streams.map(\.stream))
+        }
+    }
+}
