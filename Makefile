@@ -9,7 +9,7 @@ SYSTEM_PACKAGES := libudev-dev python3 util-linux
 BIN             = $(shell $(SWIFT) build $(BUILD_FLAGS) --show-bin-path)
 SIM_LINK        = .build/radio-sim.pty
 
-.PHONY: all run test tsan build deps vectors vectors-write clean
+.PHONY: all run test tsan bench build deps vectors vectors-write clean
 
 all: build
 
@@ -63,9 +63,14 @@ test: deps vectors
 	$(SWIFT) build $(BUILD_FLAGS) --build-tests
 	$(SWIFT) test $(BUILD_FLAGS) --skip-build
 
+# package-benchmark suites (bench/Benchmarks/*), built in their own folder
+# so that the benchmark framework never enters the normal build.
+bench: deps
+	RADIO_BENCHMARKS=1 $(SWIFT) package --scratch-path .build-bench benchmark
+
 # The whole suite again under ThreadSanitizer, in its own build folder.
 tsan: deps
 	$(SWIFT) test --sanitize=thread --scratch-path .build-tsan
 
 clean:
-	rm -rf .build .build-tsan
+	rm -rf .build .build-tsan .build-bench

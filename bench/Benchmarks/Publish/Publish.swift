@@ -59,6 +59,27 @@ let benchmarks: @Sendable () -> Void = {
         }
     }
 
+    // The scaled malloc column above rounds to whole mallocs per publish.
+    // Here each iteration is exactly one publish, so every percentile is an
+    // exact count: 0 means no publish allocated at all.
+    for n in [0, 10, 500] {
+        Benchmark("PublishAllocations/Subscribers_\(n)",
+                  configuration: .init(metrics: [.mallocCountTotal], scalingFactor: .one,
+                                       maxDuration: .seconds(1), maxIterations: 100_000)) { benchmark in
+            let hub = TelemetryHub()
+            let subscriptions = (0..<n).map { _ in hub.subscribe(TelemetryFilter(bufferSize: 64)) }
+            var s = sample
+            // Fill the rings first, so the measured publishes take the
+            // drop-oldest path too.
+            for i in 0..<100 { s.sequence = UInt16(i); hub.publish(s) }
+            benchmark.startMeasurement()
+            s.sequence = UInt16(truncatingIfNeeded: 100 + benchmark.currentIteration)
+            hub.publish(s)
+            benchmark.stopMeasurement()
+            blackHole(subscriptions)
+        }
+    }
+
     for n in [10, 500] {
         Benchmark("ReferenceAsyncStream/Subscribers_\(n)") { benchmark in
             let streams = (0..<n).map { _ in AsyncStream<TelemetrySample>.makeStream(bufferingPolicy: .bufferingNewest(256)) }
