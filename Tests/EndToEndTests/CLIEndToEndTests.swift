@@ -202,17 +202,24 @@ struct CLIBadInputTests {
 struct MonitorEndToEndTests {
     @Test func jsonLinesForJqThenASummary() throws {
         let sim = try SimProcess()
-        let result = try run("radio-cli", ["monitor", "--count", "20", "--json", "--telemetry-hz", "200", "--port", sim.path])
+        let result = try run("radio-cli", ["monitor", "--count", "20", "--json", "--telemetry-hz", "100", "--port", sim.path])
         #expect(result.status == 0, "\(result.stderr)")
-        let lines = result.stdout.split(separator: "\n")
-        #expect(lines.count == 20)
         var sequences: [Int] = []
-        for line in lines {
+        var announced = 0
+        for line in result.stdout.split(separator: "\n") {
             let object = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+            if object["event"] as? String == "gap" {
+                // A loaded host may lose frames on the line; never silently.
+                announced += try #require(object["missed"] as? Int)
+                continue
+            }
             #expect(object["rssi_dbm"] is Double && object["supply_v"] is Double)
-            sequences.append(try #require(object["seq"] as? Int))
+            let seq = try #require(object["seq"] as? Int)
+            if let last = sequences.last { #expect(seq == last + 1 + announced, "consecutive, or the loss announced") }
+            announced = 0
+            sequences.append(seq)
         }
-        #expect(sequences == Array(sequences[0]..<sequences[0] + 20), "consecutive, none lost")
+        #expect(sequences.count == 20)
         #expect(result.stderr.contains("monitor: 20 samples"))
         #expect(sim.stop() == 0)
     }

@@ -38,17 +38,9 @@ struct PtyDriverTests {
             let subscription = radio.subscribe()
             // Commands still work while telemetry streams.
             for i in 0..<20 { #expect(try await radio.setChannel(UInt16(1 + i)) == UInt16(1 + i)) }
-            var samples: [TelemetrySample] = []
-            for await event in subscription {
-                guard case .sample(let s) = event else {
-                    Issue.record("unexpected \(event) on a healthy line")
-                    continue
-                }
-                samples.append(s)
-                if samples.count == 20 { break }
-            }
-            // Telemetry sequence numbers count up: none lost on a healthy line.
-            for (a, b) in zip(samples, samples.dropFirst()) { #expect(b.sequence == a.sequence &+ 1) }
+            let events = await samples(20, from: subscription)
+            #expect(events.filter { if case .sample = $0 { true } else { false } }.count == 20)
+            expectEveryLossAnnounced(events)
         }
     }
 

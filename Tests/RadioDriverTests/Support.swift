@@ -35,3 +35,39 @@ extension RadioError {
     var isTimeout: Bool { if case .timeout = self { true } else { false } }
     var isDisconnected: Bool { if case .disconnected = self { true } else { false } }
 }
+
+/// Checks a subscriber's events: no subscriber-side drops, and every jump in
+/// the sample sequence announced by a `.gap` of exactly the missing count.
+/// (A slow host, such as a sanitizer build, may lose frames on the line; it
+/// may never lose them silently.)
+func expectEveryLossAnnounced(_ events: [TelemetryEvent], sourceLocation: SourceLocation = #_sourceLocation) {
+    var previous: UInt16?
+    var announced = 0
+    for event in events {
+        switch event {
+        case .dropped(let n):
+            Issue.record("subscriber dropped \(n) with room to spare", sourceLocation: sourceLocation)
+        case .gap(let n):
+            announced += n
+        case .sample(let s):
+            if let p = previous {
+                #expect(s.sequence == p &+ 1 &+ UInt16(truncatingIfNeeded: announced),
+                        "after #\(p) with \(announced) announced lost", sourceLocation: sourceLocation)
+            }
+            previous = s.sequence
+            announced = 0
+        }
+    }
+}
+
+/// Reads events until `n` samples have arrived.
+func samples(_ n: Int, from subscription: TelemetrySubscription) async -> [TelemetryEvent] {
+    var events: [TelemetryEvent] = []
+    var count = 0
+    for await e in subscription {
+        events.append(e)
+        if case .sample = e { count += 1 }
+        if count == n { break }
+    }
+    return events
+}
