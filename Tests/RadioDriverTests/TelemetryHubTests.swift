@@ -143,7 +143,7 @@ struct TelemetryHubTests {
     }
 
     @Test func manySubscribersOnARealPtyAllGetTheStream() async throws {
-        try await withPtyRadio({ $0.telemetryHz = 1000 }) { (_: PtySimulator, radio: RadioClient) async throws in
+        try await withPtyRadio({ $0.telemetryHz = 500 }) { (_: PtySimulator, radio: RadioClient) async throws in
             let subscriptions = (0..<50).map { _ in radio.subscribe(TelemetryFilter(bufferSize: 1024)) }
             let results = await withTaskGroup(of: [TelemetryEvent].self) { group in
                 for s in subscriptions { group.addTask { await samples(200, from: s) } }
