@@ -150,6 +150,9 @@ public final class RadioClient: Sendable {
     /// Sends any request and returns the radio's successful reply; a
     /// non-ok status throws `.device(command, status)`.
     public func send(_ request: Request, timeout: Duration? = nil) async throws(RadioError) -> Reply {
+        if case .ping(let bytes) = request, bytes.count > Request.maxPingBytes {
+            throw .invalidRequest("a ping carries at most \(Request.maxPingBytes) bytes, not \(bytes.count)")
+        }
         let response = try await perform(request, timeout: timeout ?? options.timeout)
         switch response {
         case .ok(let reply) where reply.command == request.command: return reply

@@ -29,6 +29,8 @@ public enum RadioError: Error, Hashable, Sendable, CustomStringConvertible {
     case unsupportedBaudRate(Int, String)
     /// An unexpected system error.
     case system(String, Errno)
+    /// A request the protocol cannot carry (a ping payload over 249 bytes).
+    case invalidRequest(String)
     /// The client was closed.
     case closed
     /// The calling task was cancelled.
@@ -62,6 +64,8 @@ public enum RadioError: Error, Hashable, Sendable, CustomStringConvertible {
             "baud rate \(b) not supported by \(p)"
         case .system(let what, let e):
             "\(what): \(e.description)"
+        case .invalidRequest(let why):
+            "invalid request: \(why)"
         case .closed:
             "the radio connection is closed"
         case .cancelled:

@@ -284,7 +284,8 @@ public struct TelemetrySubscription: AsyncSequence, Sendable {
     public typealias Element = TelemetryEvent
     let handle: SubscriptionHandle
 
-    /// Samples this subscriber has lost by falling behind, in all.
+    /// Samples this subscriber has lost by falling behind, in all, while
+    /// subscribed (0 once unsubscribed).
     public var droppedCount: Int { handle.hub.droppedCount(handle.id) }
 
     /// Unsubscribes now; iteration ends.

@@ -99,7 +99,7 @@ struct Failure: Error, CustomStringConvertible {
     init(_ error: RadioError) {
         description = error.description
         status = switch error {
-        case .invalidPort: 64                                        // EX_USAGE
+        case .invalidPort, .invalidRequest: 64                       // EX_USAGE
         case .noValidResponse, .malformedResponse: 65                // EX_DATAERR
         case .device(_, let s) where s == .outOfRange || s == .malformed: 65
         case .device(_, let s) where s == .busy: 75                  // EX_TEMPFAIL

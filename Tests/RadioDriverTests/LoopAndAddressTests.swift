@@ -16,6 +16,10 @@ struct LoopAndAddressTests {
         _ = try await radio.ping(Array(0...200))
         let error = await expectRadioError { () async throws(RadioError) in try await radio.setChannel(5000) }
         #expect(error == .device(.setChannel, .outOfRange))
+        // A request the frame cannot carry is refused before it is sent.
+        let tooBig = await expectRadioError { () async throws(RadioError) in try await radio.ping([UInt8](repeating: 1, count: 250)) }
+        #expect(tooBig == .invalidRequest("a ping carries at most 249 bytes, not 250"))
+        _ = try await radio.ping([UInt8](repeating: 1, count: 249))
     }
 
     @Test func simStartsASimulatorBehindARealPty() async throws {
