@@ -19,12 +19,14 @@ let package = Package(
         .library(name: "RadioProtocol", targets: ["RadioProtocol"]),
         .library(name: "RadioDriver", targets: ["RadioDriver"]),
         .library(name: "RadioSimulator", targets: ["RadioSimulator"]),
+        .library(name: "RadioBench", targets: ["RadioBench"]),
         .executable(name: "radio-cli", targets: ["radio-cli"]),
         .executable(name: "radio-sim", targets: ["radio-sim"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
     ],
     targets: [
         // Pure codec: no Glibc, no Foundation, no clocks, no threads.
@@ -70,17 +72,29 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // Round-trip measurement for `radio-cli bench` (and the benchmarks):
+        // runs commands against any port and keeps HdrHistograms.
+        .target(
+            name: "RadioBench",
+            dependencies: [
+                "RadioDriver",
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+            ],
+            swiftSettings: strict
+        ),
         .executableTarget(
             name: "radio-cli",
             dependencies: [
                 "RadioDriver",
+                "RadioBench",
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict
         ),
 
         .testTarget(name: "RadioProtocolTests", dependencies: ["RadioProtocol"], swiftSettings: strict),
-        .testTarget(name: "RadioDriverTests", dependencies: ["RadioDriver", "RadioSimulator", "Locking"],
+        .testTarget(name: "RadioDriverTests", dependencies: ["RadioDriver", "RadioSimulator", "RadioBench", "Locking"],
                     swiftSettings: strict),
         .testTarget(name: "EndToEndTests", dependencies: ["radio-cli", "radio-sim", "RadioSimulator"],
                     swiftSettings: strict),

@@ -134,6 +134,9 @@ private struct ServeLoop {
     let wake: FileDescriptor
     let control: ServeControl
     var output: [UInt8] = []
+    /// What the engine produced this turn, before line pacing.
+    var produced: [UInt8] = []
+    var pacer: LinePacer?
     var readBuffer = [UInt8](repeating: 0, count: 4096)
     let clock = ContinuousClock()
     let start: ContinuousClock.Instant
@@ -146,6 +149,7 @@ private struct ServeLoop {
         self.control = control
         start = clock.now
         output.reserveCapacity(8192)
+        pacer = configuration.baud.map { LinePacer(baud: $0, now: start) }
     }
 
     mutating func run() {
@@ -158,7 +162,8 @@ private struct ServeLoop {
             ]
             var timeout = timespec(tv_sec: 1, tv_nsec: 0)
             var waitForever = true
-            if let next = nextTelemetry, !frozen {
+            let wake = [nextTelemetry, pacer?.nextEvent].compactMap { $0 }.min()
+            if let next = wake, !frozen {
                 let wait = max(clock.now.duration(to: next), .zero)
                 timeout = timespec(tv_sec: Int(wait.components.seconds),
                                    tv_nsec: Int(wait.components.attoseconds / 1_000_000_000))
@@ -175,12 +180,31 @@ private struct ServeLoop {
                 let fd = master.rawValue
                 let got = readBuffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
                 if got > 0 {
-                    engine.receive(readBuffer[0..<got], into: &output)
+                    if pacer != nil {
+                        let now = clock.now
+                        pacer?.received(readBuffer[0..<got], now: now)
+                    } else {
+                        engine.receive(readBuffer[0..<got], into: &produced)
+                    }
                 } else if got < 0 && errno != EAGAIN && errno != EINTR && errno != EIO {
                     return
                 }
             }
+            if pacer != nil {
+                let now = clock.now
+                for bytes in pacer?.arrived(by: now) ?? [] { engine.receive(bytes, into: &produced) }
+            }
             emitDueTelemetry()
+            if pacer != nil {
+                let now = clock.now
+                if pacer?.transmit(produced, now: now) == false {
+                    control.bytesDropped.add(produced.count, ordering: .relaxed)
+                }
+                pacer?.sent(by: now, into: &output)
+            } else {
+                output.append(contentsOf: produced)
+            }
+            produced.removeAll(keepingCapacity: true)
             flush()
         }
     }
@@ -195,7 +219,7 @@ private struct ServeLoop {
         var sent = 0
         while next <= now && sent < 8 {
             let uptime = UInt32(truncatingIfNeeded: Int64((now - start) / .milliseconds(1)))
-            engine.appendTelemetry(uptimeMillis: uptime, into: &output)
+            engine.appendTelemetry(uptimeMillis: uptime, into: &produced)
             next += interval
             sent += 1
         }

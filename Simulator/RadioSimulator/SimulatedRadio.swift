@@ -14,6 +14,9 @@ public struct SimulatorConfiguration: Sendable, Hashable {
     public var maxTelemetryHz: UInt16 = 5000
     /// Seeds the measurement noise, so runs with the same seed match.
     public var seed: UInt64 = 1
+    /// Emulate a serial line at this rate on the pty (nil: as fast as the
+    /// pty goes). Only the pty server uses it.
+    public var baud: Int? = nil
 
     public init() {}
 }

@@ -30,7 +30,13 @@ struct RadioSim: ParsableCommand {
     @Option(name: .customLong("serial-number"), help: "Serial number the radio reports.")
     var serialNumber: String = "SIM-0001"
 
+    @Option(help: "Emulate a serial line at N baud (8N1): pace what the radio sends and receives at 10 bits per byte.")
+    var baud: Int?
+
     func validate() throws {
+        if let baud, !(50...20_000_000).contains(baud) {
+            throw ValidationError("--baud must be 50...20000000, got \(baud)")
+        }
         let max = SimulatorConfiguration().maxTelemetryHz
         guard telemetryHz <= max else {
             throw ValidationError("--telemetry-hz must be 0...\(max), got \(telemetryHz)")
@@ -45,6 +51,7 @@ struct RadioSim: ParsableCommand {
         c.telemetryHz = telemetryHz
         c.seed = seed
         c.serialNumber = serialNumber
+        c.baud = baud
         return c
     }
 

@@ -16,7 +16,7 @@ struct RadioCLI: AsyncParsableCommand {
             from the port), 69 port unavailable or gone, 70 internal error, 75 timeout or port \
             busy (try again), 77 permission denied.
             """,
-        subcommands: [Info.self, GetState.self, SetPower.self, SetChannel.self, Ping.self, Monitor.self])
+        subcommands: [Info.self, GetState.self, SetPower.self, SetChannel.self, Ping.self, Monitor.self, Bench.self])
 }
 
 /// Options every subcommand takes.

@@ -263,3 +263,51 @@ struct MonitorEndToEndTests {
         #expect(sim.stop() == 0)
     }
 }
+
+@Suite("radio-cli bench", .serialized)
+struct BenchEndToEndTests {
+    @Test func jsonReportAgainstASimPty() throws {
+        let sim = try SimProcess()
+        let result = try run("radio-cli", ["bench", "--count", "50", "--warmup", "5", "--json", "--port", sim.path])
+        #expect(result.status == 0, "\(result.stderr)")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
+        #expect(object["port"] as? String == sim.path)
+        #expect(object["count"] as? Int == 50)
+        let commands = try #require(object["commands"] as? [String: [String: Any]])
+        #expect(Set(commands.keys) == ["set-power", "set-channel"])
+        for (name, c) in commands {
+            #expect(c["errors"] as? Int == 0, "\(name)")
+            let p50 = try #require(c["p50_us"] as? Double), p90 = try #require(c["p90_us"] as? Double)
+            let p99 = try #require(c["p99_us"] as? Double), max = try #require(c["max_us"] as? Double)
+            #expect(0 < p50 && p50 <= p90 && p90 <= p99 && p99 <= max, "\(name): percentiles in order")
+            #expect(c["wire_floor_us"] is Double)
+        }
+        #expect(sim.stop() == 0)
+    }
+
+    @Test func anEmulatedLineIsNeverFasterThanItsWireFloor() throws {
+        // At 9600 baud a SetPower and its reply (21 bytes) need 21.9 ms of line time.
+        let sim = try SimProcess(["--telemetry-hz", "0", "--baud", "9600"])
+        let result = try run("radio-cli", ["bench", "--count", "5", "--warmup", "1", "--json", "--commands", "set-power",
+                                           "--baud", "9600", "--port", sim.path])
+        #expect(result.status == 0, "\(result.stderr)")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
+        let c = try #require((object["commands"] as? [String: [String: Any]])?["set-power"])
+        let floor = try #require(c["wire_floor_us"] as? Double)
+        #expect((21_800...21_900).contains(floor))
+        let fastest = try #require(c["min_us"] as? Double)
+        #expect(fastest >= floor, "the emulated line paced the bytes")
+        #expect(sim.stop() == 0)
+    }
+
+    @Test(arguments: [
+        (["bench", "--commands", "set-power,bogus"], "unknown command 'bogus'"),
+        (["bench", "--count", "0"], "--count"),
+    ])
+    func badArguments(_ arguments: [String], _ text: String) throws {
+        let result = try run("radio-cli", arguments + ["--port", "loop://"])
+        #expect(result.status == 64)
+        #expect(result.stdout.isEmpty)
+        #expect(result.stderr.contains(text))
+    }
+}

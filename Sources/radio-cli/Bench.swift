@@ -1,0 +1,166 @@
+import ArgumentParser
+import Foundation
+import Histogram
+import RadioBench
+import RadioDriver
+import RadioProtocol
+
+struct Bench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Time round trips to the radio: percentiles, throughput, and the wire-time floor.",
+        discussion: """
+            Runs --count round trips of each command, one in flight at a time, after --warmup \
+            unmeasured ones. For a serial line it also prints the wire-time floor: the bytes \
+            of a request and its reply at 10 bits per byte at --baud, which no link at that \
+            rate can beat. A pty does not pace bytes; `radio-sim --baud N` emulates a line.
+            """)
+    @OptionGroup var global: GlobalOptions
+
+    @Option(name: .shortAndLong, help: "Round trips per command.")
+    var count: Int = 1000
+
+    @Option(help: "Unmeasured round trips per command first.")
+    var warmup: Int = 50
+
+    @Option(help: "Commands to time, comma-separated: \(BenchCommand.allCases.map(\.rawValue).joined(separator: ",")).")
+    var commands: String = "set-power,set-channel"
+
+    func validate() throws {
+        guard (1...10_000_000).contains(count) else { throw ValidationError("--count must be 1...10000000, got \(count)") }
+        guard (0...1_000_000).contains(warmup) else { throw ValidationError("--warmup must be 0...1000000, got \(warmup)") }
+        _ = try selected()
+    }
+
+    func selected() throws -> [BenchCommand] {
+        try commands.split(separator: ",").map { name in
+            guard let c = BenchCommand(rawValue: name.trimmingCharacters(in: .whitespaces)) else {
+                throw ValidationError("unknown command '\(name)' (known: \(BenchCommand.allCases.map(\.rawValue).joined(separator: ", ")))")
+            }
+            return c
+        }
+    }
+
+    func run() async throws {
+        let benchmark = LinkBenchmark(commands: try selected(), count: count, warmup: warmup)
+        let bar = ProgressBar(enabled: !global.json && isatty(STDERR_FILENO) == 1)
+        let baud = (try? PortAddress(parsing: global.resolvedPort, settings: SerialSettings(baud: global.baud))).flatMap(\.baud)
+        let (port, results) = try await global.withRadio { radio throws(RadioError) in
+            (radio.portName, try await benchmark.run(on: radio, progress: bar.update))
+        }
+        bar.finish()
+        if global.json {
+            BenchOutput.json(results, port: port, count: count, baud: baud)
+        } else {
+            BenchOutput.text(results, port: port, count: count, baud: baud)
+        }
+        if results.allSatisfy({ $0.histogram.totalCount == 0 }) {
+            let last = results.compactMap(\.lastError).last.map { ": \($0)" } ?? ""
+            throw Failure("no round trip succeeded\(last)", status: 75)
+        }
+    }
+}
+
+/// A progress bar on stderr, for a person at a terminal.
+struct ProgressBar: Sendable {
+    let enabled: Bool
+    func update(_ done: Int, _ total: Int) {
+        guard enabled, total > 0 else { return }
+        let width = 30
+        let filled = done * width / total
+        let line = "\r[" + String(repeating: "#", count: filled) + String(repeating: "-", count: width - filled)
+            + "] \(done * 100 / total)%"
+        FileHandle.standardError.write(Data(line.utf8))
+    }
+    func finish() {
+        if enabled { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+    }
+}
+
+enum BenchOutput {
+    static func micros(_ ns: UInt64) -> Double { (Double(ns) / 100).rounded() / 10 }
+    static func micros(_ d: Duration) -> Double {
+        micros(UInt64(d.components.seconds) * 1_000_000_000 + UInt64(d.components.attoseconds / 1_000_000_000))
+    }
+
+    static func json(_ results: [CommandResult], port: String, count: Int, baud: Int?) {
+        var commands: [String: Any] = [:]
+        for r in results {
+            let h = r.histogram
+            var o: [String: Any] = [
+                "count": r.count, "errors": r.errors,
+                "p50_us": micros(h.valueAtPercentile(50)), "p90_us": micros(h.valueAtPercentile(90)),
+                "p99_us": micros(h.valueAtPercentile(99)), "p999_us": micros(h.valueAtPercentile(99.9)),
+                "max_us": micros(h.max), "min_us": micros(h.min), "mean_us": (h.mean / 100).rounded() / 10,
+                "throughput_per_s": r.throughput.rounded(),
+                "request_bytes": r.requestBytes, "reply_bytes": r.replyBytes,
+            ]
+            if let baud { o["wire_floor_us"] = micros(r.wireFloor(baud: baud)) }
+            if let e = r.lastError { o["last_error"] = e.description }
+            commands[r.command.rawValue] = o
+        }
+        var object: [String: Any] = ["port": port, "count": count, "commands": commands]
+        object["baud"] = baud ?? NSNull()
+        guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]),
+              let text = String(data: data, encoding: .utf8) else { return }
+        print(text)
+    }
+
+    static func text(_ results: [CommandResult], port: String, count: Int, baud: Int?) {
+        print("radio-cli bench: \(port), \(count) round trips per command" + (baud.map { ", \($0) baud" } ?? ""))
+        let header = ["command", "count", "errors", "p50", "p90", "p99", "p99.9", "max", "rate/s"]
+            + (baud == nil ? [] : ["wire floor"])
+        var rows = [header]
+        for r in results {
+            let h = r.histogram
+            var row = [r.command.rawValue, "\(r.count)", "\(r.errors)"]
+            row += [50, 90, 99, 99.9].map { String(format: "%.1f", micros(h.valueAtPercentile($0))) }
+            row += [String(format: "%.1f", micros(h.max)), String(format: "%.0f", r.throughput)]
+            if let baud { row.append(String(format: "%.1f", micros(r.wireFloor(baud: baud)))) }
+            rows.append(row)
+        }
+        let widths = header.indices.map { i in rows.map { $0[i].count }.max() ?? 0 }
+        for (n, row) in rows.enumerated() {
+            let cells = row.enumerated().map { i, cell in
+                i == 0 ? cell.padding(toLength: widths[i], withPad: " ", startingAt: 0)
+                    : String(repeating: " ", count: widths[i] - cell.count) + cell
+            }
+            print(cells.joined(separator: "  ") + (n == 0 ? "   (µs)" : ""))
+        }
+        if let baud, results.contains(where: { $0.histogram.totalCount > 0 }) {
+            let floors = results.map { "\($0.command.rawValue) \($0.requestBytes)+\($0.replyBytes) bytes" }
+            print("wire floor: request+reply bytes × 10 bits / \(baud) baud (\(floors.joined(separator: ", "))); "
+                  + "p50 / floor: " + results.map { r in
+                      let f = micros(r.wireFloor(baud: baud))
+                      return String(format: "%.2f×", f > 0 ? micros(r.histogram.valueAtPercentile(50)) / f : 0)
+                  }.joined(separator: ", "))
+            if results.contains(where: { micros($0.histogram.valueAtPercentile(50)) < micros($0.wireFloor(baud: baud)) }) {
+                print("below 1×: this port does not pace bytes like a line at \(baud) baud (a pty does not; radio-sim --baud \(baud) emulates one)")
+            }
+        }
+        for r in results where r.histogram.totalCount > 0 {
+            print("\n\(r.command.rawValue) latency (µs):")
+            histogram(r.histogram)
+        }
+        for r in results where r.errors > 0 {
+            print("\(r.command.rawValue): \(r.errors) errors, last: \(r.lastError.map(String.init(describing:)) ?? "?")")
+        }
+    }
+
+    /// Eight log-spaced buckets from the minimum to the maximum.
+    static func histogram(_ h: Histogram<UInt64>) {
+        let lo = Double(max(h.min, 1)), hi = Double(max(h.max, h.min + 1))
+        let steps = 8
+        let ratio = pow(hi / lo, 1 / Double(steps))
+        var bounds: [UInt64] = (0...steps).map { UInt64(lo * pow(ratio, Double($0))) }
+        bounds[steps] = h.max
+        let counts = (0..<steps).map { i in
+            h.count(within: (i == 0 ? 0 : bounds[i] + 1)...max(bounds[i + 1], i == 0 ? 0 : bounds[i] + 1))
+        }
+        let most = counts.max() ?? 1
+        for i in 0..<steps {
+            let bar = String(repeating: "█", count: most > 0 ? Int((Double(counts[i]) / Double(most) * 40).rounded(.up)) : 0)
+            let label = String(format: "%9.1f – %9.1f", micros(i == 0 ? h.min : bounds[i]), micros(bounds[i + 1]))
+            print("  \(label) │\(bar) \(counts[i])")
+        }
+    }
+}
