@@ -76,13 +76,29 @@ public struct FrameDecoder: Sendable {
         try feed(bytes) { event, _ in try handle(event) }
     }
 
+    /// `feed(_:withWireBytes:)` for any collection of bytes: contiguous ones
+    /// go straight through, others are copied once.
+    @inlinable
+    public mutating func feed<C: Collection>(
+        _ bytes: C, withWireBytes handle: (Event, ArraySlice<UInt8>) throws -> Void
+    ) rethrows where C.Element == UInt8 {
+        let done = try bytes.withContiguousStorageIfAvailable { buffer in
+            try feed(UnsafeRawBufferPointer(buffer), withWireBytes: handle)
+        }
+        if done == nil {
+            try Array(bytes).withUnsafeBytes { try feed($0, withWireBytes: handle) }
+        }
+    }
+
     /// Feeds bytes in, calling `handle` for every frame or error with the
     /// encoded bytes it came from (without the delimiter; empty for
     /// `.oversized`, whose bytes were not kept). The slice is valid only
     /// during the call: traces copy it, the good path ignores it.
-    public mutating func feed<C: Collection>(
-        _ bytes: C, withWireBytes handle: (Event, ArraySlice<UInt8>) throws -> Void
-    ) rethrows where C.Element == UInt8 {
+    ///
+    /// Not generic, so that callers in other modules run specialised code.
+    public mutating func feed(
+        _ bytes: UnsafeRawBufferPointer, withWireBytes handle: (Event, ArraySlice<UInt8>) throws -> Void
+    ) rethrows {
         for byte in bytes {
             if byte != Frame.delimiter {
                 if overflowing {
