@@ -9,7 +9,8 @@ SYSTEM_PACKAGES := libudev-dev python3 util-linux
 BIN             = $(shell $(SWIFT) build $(BUILD_FLAGS) --show-bin-path)
 SIM_LINK        = .build/radio-sim.pty
 
-.PHONY: all run test tsan bench build deps vectors vectors-write clean
+.PHONY: all run test test-unit test-integration test-e2e tsan bench bench-fast bench-slow bench-check \
+        bench-baseline bench-alloc-check bench-gate-demo bench-floor bench-hil build deps vectors vectors-write clean
 
 all: build
 
@@ -63,14 +64,59 @@ test: deps vectors
 	$(SWIFT) build $(BUILD_FLAGS) --build-tests
 	$(SWIFT) test $(BUILD_FLAGS) --skip-build
 
+# The CI matrix's slices of `make test`.
+test-unit: deps vectors
+	$(SWIFT) test $(BUILD_FLAGS) --filter 'RadioProtocolTests|LinePacerTests|TelemetryHubTests'
+test-integration: deps
+	$(SWIFT) test $(BUILD_FLAGS) --filter 'RadioDriverTests'
+test-e2e: deps
+	$(SWIFT) test $(BUILD_FLAGS) --filter 'EndToEndTests'
+
 # package-benchmark suites (bench/Benchmarks/*), built in their own folder
 # so that the benchmark framework never enters the normal build.
 bench: deps
 	RADIO_BENCHMARKS=1 $(SWIFT) package --scratch-path .build-bench benchmark
+
+# The performance pipeline (README, "Performance pipeline"): reports in
+# performance-reports/, the gate against performance-reports/baseline.json.
+bench-fast: deps
+	scripts/performance-monitor.sh fast
+bench-slow: deps
+	scripts/performance-monitor.sh slow
+bench-check: bench-fast
+	python3 scripts/perfreport.py check performance-reports/latest-fast.json performance-reports/baseline.json
+# A new baseline from three fast runs (median of each statistic).
+bench-baseline: deps
+	@rm -rf .build/baseline-runs
+	for i in 1 2 3; do RADIO_REPORT_DIR=.build/baseline-runs/$$i scripts/performance-monitor.sh fast >/dev/null || exit 1; done
+	python3 scripts/perfreport.py baseline performance-reports/baseline.json .build/baseline-runs/*/latest-fast.json
+# Allocation counts are deterministic: CI gates them on every run.
+bench-alloc-check: bench-fast
+	python3 scripts/perfreport.py check performance-reports/latest-fast.json performance-reports/baseline.json --allocations-only
+bench-gate-demo: deps
+	scripts/gate-demo.sh
+
+# The raw pty floor (bench/ptyfloor, C) against radio-cli to a radio-sim
+# process, measured in the same run.
+bench-floor: deps
+	scripts/pty-floor.sh
+
+# Round trips on real hardware: make bench-hil PORT=/dev/ttyUSB0 [BAUD=115200] [COUNT=2000]
+BAUD  ?= 115200
+COUNT ?= 2000
+bench-hil: deps
+	@if [ -z "$(PORT)" ]; then \
+	  echo "make bench-hil: no PORT given; it runs against attached hardware: make bench-hil PORT=/dev/ttyUSB0" >&2; \
+	  exit 64; fi
+	$(SWIFT) build -c release --product radio-cli
+	@mkdir -p performance-reports
+	"$$($(SWIFT) build -c release --show-bin-path)/radio-cli" bench --port "$(PORT)" --baud $(BAUD) --count $(COUNT) \
+	  --commands set-power,set-channel,get-state --json > .build/hil.json
+	python3 scripts/perfreport.py hil .build/hil.json performance-reports
 
 # The whole suite again under ThreadSanitizer, in its own build folder.
 tsan: deps
 	$(SWIFT) test --sanitize=thread --scratch-path .build-tsan
 
 clean:
-	rm -rf .build .build-tsan .build-bench
+	rm -rf .build .build-tsan .build-bench bench/ptyfloor/ptyfloor

@@ -1,4 +1,5 @@
 import Benchmark
+import Foundation
 import RadioDriver
 import RadioProtocol
 
@@ -33,28 +34,50 @@ func referenceFanOut(_ continuations: [AsyncStream<TelemetrySample>.Continuation
     }
 }
 
+/// `RADIO_BENCH_MODE=fast` (every push) keeps each benchmark short; `slow`
+/// (nightly) runs longer for tighter percentiles.
+let benchmarkDuration: Duration = ProcessInfo.processInfo.environment["RADIO_BENCH_MODE"] == "slow"
+    ? .seconds(1) : .milliseconds(100)
+
+/// Rounds, interleaved: see RoundTrip.swift.
+let rounds = max(1, Int(ProcessInfo.processInfo.environment["RADIO_BENCH_ROUNDS"] ?? "")
+    ?? (ProcessInfo.processInfo.environment["RADIO_BENCH_MODE"] == "slow" ? 5 : 3))
+
 let benchmarks: @Sendable () -> Void = {
     Benchmark.defaultConfiguration = Benchmark.Configuration(
-        metrics: [.wallClock, .mallocCountTotal],
+        metrics: [.wallClock, .mallocCountTotal, .mallocBytesCount],
         timeUnits: .nanoseconds,
         scalingFactor: .kilo,
-        maxDuration: .seconds(2),
+        maxDuration: benchmarkDuration,
         maxIterations: 1_000_000
     )
 
-    Benchmark("PublishWithoutSubscribers") { benchmark in
-        publish(TelemetryHub(), benchmark)
-    }
+    for round in 1...rounds {
+        let tag = "#\(round)"
+        Benchmark("PublishWithoutSubscribers\(tag)") { benchmark in
+            publish(TelemetryHub(), benchmark)
+        }
 
-    for (group, counts) in [("PublishWithSubscribers", [10]), ("PublishWithManySubscribers", [50, 100, 500])] {
-        for n in counts {
-            Benchmark("\(group)/Subscribers_\(n)") { benchmark in
-                let hub = TelemetryHub()
-                let subscriptions = (0..<n).map { _ in hub.subscribe() }
+        for (group, counts) in [("PublishWithSubscribers", [10]), ("PublishWithManySubscribers", [50, 100, 500])] {
+            for n in counts {
+                Benchmark("\(group)/Subscribers_\(n)\(tag)") { benchmark in
+                    let hub = TelemetryHub()
+                    let subscriptions = (0..<n).map { _ in hub.subscribe() }
+                    benchmark.startMeasurement()
+                    publish(hub, benchmark)
+                    benchmark.stopMeasurement()
+                    blackHole(subscriptions)
+                }
+            }
+        }
+
+        for n in [10, 500] {
+            Benchmark("ReferenceAsyncStream/Subscribers_\(n)\(tag)") { benchmark in
+                let streams = (0..<n).map { _ in AsyncStream<TelemetrySample>.makeStream(bufferingPolicy: .bufferingNewest(256)) }
                 benchmark.startMeasurement()
-                publish(hub, benchmark)
+                referenceFanOut(streams.map(\.continuation), benchmark)
                 benchmark.stopMeasurement()
-                blackHole(subscriptions)
+                blackHole(streams.map(\.stream))
             }
         }
     }
@@ -77,16 +100,6 @@ let benchmarks: @Sendable () -> Void = {
             hub.publish(s)
             benchmark.stopMeasurement()
             blackHole(subscriptions)
-        }
-    }
-
-    for n in [10, 500] {
-        Benchmark("ReferenceAsyncStream/Subscribers_\(n)") { benchmark in
-            let streams = (0..<n).map { _ in AsyncStream<TelemetrySample>.makeStream(bufferingPolicy: .bufferingNewest(256)) }
-            benchmark.startMeasurement()
-            referenceFanOut(streams.map(\.continuation), benchmark)
-            benchmark.stopMeasurement()
-            blackHole(streams.map(\.stream))
         }
     }
 }

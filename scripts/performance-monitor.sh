@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Runs a benchmark suite and writes its reports:
+#   scripts/performance-monitor.sh fast|slow
+# fast: every push, under 30 s of benchmark time; slow: nightly, longer runs
+# and the 50/100/500-subscriber publish benchmarks.
+# Writes performance-reports/<mode>-<UTC>.json and .md, appends history.jsonl,
+# redraws performance-reports/trends/*.svg, and copies the run to
+# performance-reports/latest-<mode>.json for bench-check. RADIO_REPORT_DIR
+# sends all of it elsewhere (the gate demonstration uses that).
+set -euo pipefail
+mode=${1:-}
+case "$mode" in
+  fast) skip='.*Subscribers_(50|100)|ReferenceAsyncStream/Subscribers_500' ;;
+  slow) skip='NONE' ;;
+  *) echo "usage: $0 fast|slow" >&2; exit 64 ;;
+esac
+cd "$(dirname "$0")/.."
+scratch=.build-bench
+swift=${SWIFT:-swift}
+$swift build -c release --scratch-path "$scratch" --product radio-sim >/dev/null
+export RADIO_BENCHMARKS=1 RADIO_BENCH_MODE=$mode
+export RADIO_SIM="$PWD/$scratch/release/radio-sim"
+tsv=$(mktemp -d)
+trap 'rm -rf "$tsv"' EXIT
+start=$(date +%s)
+$swift package --scratch-path "$scratch" --allow-writing-to-directory "$tsv" benchmark \
+  --skip "$skip" --format histogramPercentiles --path "$tsv" --no-progress >"$tsv/run.log" 2>&1 || {
+  tail -n 30 "$tsv/run.log" >&2; echo "performance-monitor: benchmark run failed" >&2; exit 70; }
+echo "performance-monitor: $mode suite ran in $(( $(date +%s) - start )) s (build included)"
+python3 scripts/perfreport.py report "$mode" "$tsv" "${RADIO_REPORT_DIR:-performance-reports}"
