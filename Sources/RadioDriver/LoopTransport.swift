@@ -74,24 +74,27 @@ public final class LoopTransport: RadioTransport {
         shared.readable.signal()
     }
 
-    public func receive(into buffer: UnsafeMutableRawBufferPointer, timeout: Duration) throws(RadioError) -> Int {
-        let name = self.name
-        for attempt in 0..<2 {
-            let n = try shared.state.withLock { s throws(RadioError) -> Int in
-                if s.inbound.isEmpty {
-                    if s.closed { throw .disconnected("\(name) closed") }
-                    return 0
-                }
-                let n = min(buffer.count, s.inbound.count)
-                s.inbound.withUnsafeBytes { buffer.copyMemory(from: UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
-                s.inbound.removeFirst(n)
-                return n
-            }
-            if n > 0 || attempt == 1 { return n }
-            _ = shared.readable.wait(timeout: dispatchTime(after: timeout))
-        }
-        return 0
+    public func waitForInput(timeout: Duration) throws(RadioError) {
+        let ready = shared.state.withLock { !$0.inbound.isEmpty || $0.closed }
+        if !ready { _ = shared.readable.wait(timeout: dispatchTime(after: timeout)) }
     }
+
+    public func read(into buffer: UnsafeMutableRawBufferPointer) throws(RadioError) -> Int {
+        let name = self.name
+        return try shared.state.withLock { s throws(RadioError) -> Int in
+            if s.inbound.isEmpty {
+                if s.closed { throw .disconnected("\(name) closed") }
+                return 0
+            }
+            let n = min(buffer.count, s.inbound.count)
+            s.inbound.withUnsafeBytes { buffer.copyMemory(from: UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
+            s.inbound.removeFirst(n)
+            return n
+        }
+    }
+
+    /// The simulator answers inside `send`.
+    public var answersInline: Bool { true }
 
     public func interrupt() { shared.readable.signal() }
 
@@ -135,8 +138,11 @@ public final class SimTransport: RadioTransport {
     public func send(_ bytes: [UInt8], deadline: ContinuousClock.Instant) throws(RadioError) {
         try serial.send(bytes, deadline: deadline)
     }
-    public func receive(into buffer: UnsafeMutableRawBufferPointer, timeout: Duration) throws(RadioError) -> Int {
-        try serial.receive(into: buffer, timeout: timeout)
+    public func waitForInput(timeout: Duration) throws(RadioError) {
+        try serial.waitForInput(timeout: timeout)
+    }
+    public func read(into buffer: UnsafeMutableRawBufferPointer) throws(RadioError) -> Int {
+        try serial.read(into: buffer)
     }
     public func interrupt() { serial.interrupt() }
     public func close() {

@@ -213,9 +213,15 @@ final class Shared: Sendable {
         /// Decoder's discarded-byte count when the request went out, to tell
         /// "garbage came back" from "nothing came back".
         let discardedAtStart: Int
-        var continuation: CheckedContinuation<Outcome, Never>?
+        var continuation: UnsafeContinuation<Outcome, Never>?
         /// Set when the outcome arrives before the continuation is stored.
         var outcome: Outcome?
+    }
+
+    struct ReaderState {
+        var decoder = FrameDecoder()
+        /// Allocated once; freed when the client goes (`Shared.deinit`).
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 4096, alignment: 1)
     }
 
     struct State {
@@ -228,6 +234,8 @@ final class Shared: Sendable {
     }
 
     let state = Locked(State())
+    /// The decoder and its read buffer, held by whoever is pumping input.
+    let input = Locked(ReaderState())
     let telemetry = TelemetryHub()
     let transport: any RadioTransport
     let options: RadioClient.Options
@@ -237,6 +245,8 @@ final class Shared: Sendable {
         self.transport = transport
         self.options = options
     }
+
+    deinit { input.withLock { $0.buffer.deallocate() } }
 
     /// Sends one request frame and waits for its response or its deadline.
     func attempt(_ message: Message, command: Command, deadline: ContinuousClock.Instant) async -> Outcome {
@@ -262,7 +272,7 @@ final class Shared: Sendable {
         message.frame(sequence: seq).encode(into: &bytes)
 
         return await withTaskCancellationHandler {
-            await withCheckedContinuation { (continuation: CheckedContinuation<Outcome, Never>) in
+            await withUnsafeContinuation { (continuation: UnsafeContinuation<Outcome, Never>) in
                 // Store the continuation, unless the outcome (a cancellation)
                 // came first; and see whether the reader sleeps past our deadline.
                 let registered: Result<Bool, Never>? = state.withLock { s in
@@ -286,7 +296,14 @@ final class Shared: Sendable {
                     finish(seq, .failure(error))
                     return
                 }
-                if wakeReader { transport.interrupt() }
+                if transport.answersInline {
+                    // The reply is already there: decode it on this thread,
+                    // which resumes this very continuation before the task
+                    // suspends. Errors reach the reader thread's next pump.
+                    try? pump()
+                } else if wakeReader {
+                    transport.interrupt()
+                }
             }
         } onCancel: {
             finish(seq, .failure(.cancelled))
@@ -295,7 +312,7 @@ final class Shared: Sendable {
 
     /// Delivers an outcome to the caller waiting on `seq`, once.
     func finish(_ seq: UInt16, _ outcome: Outcome) {
-        let continuation: CheckedContinuation<Outcome, Never>? = state.withLock { s in
+        let continuation: UnsafeContinuation<Outcome, Never>? = state.withLock { s in
             guard var p = s.pending[seq] else { return nil }
             if let c = p.continuation {
                 s.pending[seq] = nil
@@ -311,9 +328,6 @@ final class Shared: Sendable {
     // MARK: Reader thread
 
     func readLoop() {
-        var decoder = FrameDecoder()
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 4096, alignment: 1)
-        defer { buffer.deallocate() }
         let clock = ContinuousClock()
         var endReason: RadioError = .closed
         while true {
@@ -328,17 +342,33 @@ final class Shared: Sendable {
                 return max(now.duration(to: wake), .zero)
             }
             guard let wait else { break }
-            let n: Int
             do throws(RadioError) {
-                n = try transport.receive(into: buffer, timeout: wait)
+                try transport.waitForInput(timeout: wait)
+                try pump()
             } catch {
                 endReason = error
                 break
             }
-            if n > 0 {
-                let before = decoder.counters
-                decoder.feed(UnsafeRawBufferPointer(rebasing: buffer[0..<n]), withWireBytes: { event, wire in handle(event, wire: wire) })
-                let after = decoder.counters
+            expire(now: clock.now)
+        }
+        failAll(endReason)
+        telemetry.finishAll()
+        readerDone.signal()
+    }
+
+    /// Reads what the transport holds and dispatches every frame in it.
+    /// Whoever calls this holds the decoder for the whole time, so bytes are
+    /// consumed and decoded in order: the reader thread, or a caller whose
+    /// transport answered inline.
+    func pump() throws(RadioError) {
+        try input.withLock { (r: inout ReaderState) throws(RadioError) in
+            while true {
+                let n = try transport.read(into: r.buffer)
+                if n == 0 { return }
+                let before = r.decoder.counters
+                r.decoder.feed(UnsafeRawBufferPointer(rebasing: r.buffer[0..<n]),
+                               withWireBytes: { event, wire in handle(event, wire: wire) })
+                let after = r.decoder.counters
                 if after != before {
                     state.withLock { s in
                         s.statistics.crcErrors += after.crcErrors - before.crcErrors
@@ -348,11 +378,7 @@ final class Shared: Sendable {
                     }
                 }
             }
-            expire(now: clock.now)
         }
-        failAll(endReason)
-        telemetry.finishAll()
-        readerDone.signal()
     }
 
     private func handle(_ event: FrameDecoder.Event, wire: ArraySlice<UInt8>) {

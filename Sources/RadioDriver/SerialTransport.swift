@@ -107,23 +107,25 @@ public final class SerialTransport: RadioTransport {
         }
     }
 
-    public func receive(into buffer: UnsafeMutableRawBufferPointer, timeout: Duration) throws(RadioError) -> Int {
-        let fd = port.descriptor.rawValue
+    public func waitForInput(timeout: Duration) throws(RadioError) {
         var fds = [
-            pollfd(fd: fd, events: Int16(POLLIN), revents: 0),
+            pollfd(fd: port.descriptor.rawValue, events: Int16(POLLIN), revents: 0),
             pollfd(fd: wake.read.rawValue, events: Int16(POLLIN), revents: 0),
         ]
         var ts = timespec(max(timeout, .zero))
-        let ready = radio_ppoll(&fds, 2, &ts)
-        if ready < 0 {
-            if errno == EINTR { return 0 }
+        if radio_ppoll(&fds, 2, &ts) < 0 && errno != EINTR {
             throw .system("poll \(name)", Errno(rawValue: errno))
         }
         if fds[1].revents != 0 { drainWake() }
-        let readable = fds[0].revents & Int16(POLLIN) != 0
-        let hungUp = fds[0].revents & Int16(POLLHUP | POLLERR | POLLNVAL) != 0
-        guard readable || hungUp else { return 0 }
-        let n = read(fd, buffer.baseAddress, buffer.count)
+    }
+
+    public func read(into buffer: UnsafeMutableRawBufferPointer) throws(RadioError) -> Int {
+        // In raw mode (VMIN = 0, VTIME = 0) a tty's read returns 0 both when
+        // nothing is there and at hang-up; only poll tells the two apart.
+        var pfd = pollfd(fd: port.descriptor.rawValue, events: Int16(POLLIN), revents: 0)
+        var now = timespec(tv_sec: 0, tv_nsec: 0)
+        if radio_ppoll(&pfd, 1, &now) <= 0 || pfd.revents == 0 { return 0 }
+        let n = Glibc.read(port.descriptor.rawValue, buffer.baseAddress, buffer.count)
         if n > 0 { return n }
         if n == 0 { throw .disconnected("\(name) closed (EOF)") }
         let e = errno
@@ -159,7 +161,7 @@ public final class SerialTransport: RadioTransport {
 
     private func drainWake() {
         var sink = (0 as UInt64, 0 as UInt64)
-        while withUnsafeMutableBytes(of: &sink, { read(wake.read.rawValue, $0.baseAddress, $0.count) }) > 0 {}
+        while withUnsafeMutableBytes(of: &sink, { Glibc.read(wake.read.rawValue, $0.baseAddress, $0.count) }) > 0 {}
     }
 }
 
