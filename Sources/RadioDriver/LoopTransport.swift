@@ -71,7 +71,8 @@ public final class LoopTransport: RadioTransport {
                 s.engine.receive(bytes, into: &s.inbound)
             }
         }
-        shared.readable.signal()
+        // No wake-up for the reader: the caller reads the reply itself
+        // (`answersInline`), and telemetry wakes the reader on its own.
     }
 
     public func waitForInput(timeout: Duration) throws(RadioError) {
