@@ -107,11 +107,14 @@ let package = Package(
 if ProcessInfo.processInfo.environment["RADIO_BENCHMARKS"] != nil {
     package.dependencies.append(
         .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.1", traits: ["MallocInterposer"]))
+    package.targets.append(
+        .target(name: "BenchSupport", dependencies: [.product(name: "Benchmark", package: "benchmark")],
+                path: "bench/BenchSupport", swiftSettings: strict))
     for (name, extra) in [("Publish", [Target.Dependency]()), ("RoundTrip", ["RadioSimulator", "RadioProtocol"])] {
         package.targets.append(
             .executableTarget(
                 name: name,
-                dependencies: ["RadioDriver", .product(name: "Benchmark", package: "benchmark")] + extra,
+                dependencies: ["RadioDriver", "BenchSupport", .product(name: "Benchmark", package: "benchmark")] + extra,
                 path: "bench/Benchmarks/\(name)",
                 swiftSettings: strict,
                 plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]

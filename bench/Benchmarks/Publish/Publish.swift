@@ -1,3 +1,4 @@
+import BenchSupport
 import Benchmark
 import Foundation
 import RadioDriver
@@ -34,25 +35,10 @@ func referenceFanOut(_ continuations: [AsyncStream<TelemetrySample>.Continuation
     }
 }
 
-/// `RADIO_BENCH_MODE=fast` (every push) keeps each benchmark short; `slow`
-/// (nightly) runs longer for tighter percentiles.
-let benchmarkDuration: Duration = ProcessInfo.processInfo.environment["RADIO_BENCH_MODE"] == "slow"
-    ? .seconds(1) : .milliseconds(100)
-
-/// Rounds, interleaved: see RoundTrip.swift.
-let rounds = max(1, Int(ProcessInfo.processInfo.environment["RADIO_BENCH_ROUNDS"] ?? "")
-    ?? (ProcessInfo.processInfo.environment["RADIO_BENCH_MODE"] == "slow" ? 5 : 3))
-
 let benchmarks: @Sendable () -> Void = {
-    Benchmark.defaultConfiguration = Benchmark.Configuration(
-        metrics: [.wallClock, .mallocCountTotal, .mallocBytesCount],
-        timeUnits: .nanoseconds,
-        scalingFactor: .kilo,
-        maxDuration: benchmarkDuration,
-        maxIterations: 1_000_000
-    )
+    Benchmark.defaultConfiguration = BenchSettings.configuration(scalingFactor: .kilo, maxIterations: 1_000_000)
 
-    for round in 1...rounds {
+    for round in 1...BenchSettings.rounds {
         let tag = "#\(round)"
         Benchmark("PublishWithoutSubscribers\(tag)") { benchmark in
             publish(TelemetryHub(), benchmark)

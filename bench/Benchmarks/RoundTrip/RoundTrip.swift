@@ -1,3 +1,4 @@
+import BenchSupport
 import Benchmark
 import Foundation
 import RadioDriver
@@ -96,32 +97,13 @@ final class Fixture: Sendable {
 let power: @Sendable (Int) -> Request = { i in Request.setPower(Power(deciDBm: i % 2 == 0 ? 100 : 200)) }
 let channel: @Sendable (Int) -> Request = { i in Request.setChannel(i % 2 == 0 ? 1 : 2) }
 
-/// `RADIO_BENCH_MODE=fast` (every push) keeps each benchmark short; `slow`
-/// (nightly) runs longer for tighter percentiles.
-let benchmarkDuration: Duration = ProcessInfo.processInfo.environment["RADIO_BENCH_MODE"] == "slow"
-    ? .seconds(1) : .milliseconds(100)
-
-/// Each benchmark is registered once per round ("SetPower/pty#3"), rounds
-/// outermost, so the rounds interleave: a noisy second on this shared
-/// machine lands on one round of many benchmarks, not on every round of one.
-/// The report takes the median and the fastest round's p50 (RADIO_BENCH_ROUNDS; 3 in the fast suite, 5 in the slow).
-let rounds = max(1, Int(ProcessInfo.processInfo.environment["RADIO_BENCH_ROUNDS"] ?? "")
-    ?? (ProcessInfo.processInfo.environment["RADIO_BENCH_MODE"] == "slow" ? 5 : 3))
-
 let benchmarks: @Sendable () -> Void = {
-    Benchmark.defaultConfiguration = Benchmark.Configuration(
-        metrics: [.wallClock, .mallocCountTotal, .mallocBytesCount],
-        timeUnits: .nanoseconds,
-        warmupIterations: 3,
-        scalingFactor: .one,
-        maxDuration: benchmarkDuration,
-        maxIterations: 100_000
-    )
+    Benchmark.defaultConfiguration = BenchSettings.configuration(scalingFactor: .one, warmupIterations: 3, maxIterations: 100_000)
 
     var quiet = SimulatorConfiguration()
     quiet.telemetryHz = 0
 
-    for round in 1...rounds {
+    for round in 1...BenchSettings.rounds {
         let tag = "#\(round)"
         for (command, request) in [("SetPower", power), ("SetChannel", channel), ("GetState", { @Sendable (_: Int) in Request.getState })] {
             // The radio is opened once per benchmark (setup), not per iteration.
