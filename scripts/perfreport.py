@@ -10,11 +10,15 @@ The gate (check) fails when a benchmark is more than 20 % slower or makes
 more than 50 % more allocations than the baseline.
 
 - Allocation counts are deterministic, so they are compared exactly.
-- Times are noisy on shared 2-core machines: one run's p50 of a pty round
-  trip moves by 20-50 % from run to run, with thread placement (measured:
-  see the README). So each benchmark runs in several interleaved rounds and
-  the gate compares the fastest round's p50, which scheduling noise can only
-  raise and a real slowdown raises in every round. In-process benchmarks are
+- Times are noisy on shared 2-core machines: a benchmark's p50 has two or
+  more modes that change from one benchmark process to the next (thread
+  placement, and layout effects that survive disabling ASLR), 20-45 % apart.
+  So each benchmark runs in several interleaved rounds, each its own
+  process, and the gate compares the fastest round's p50 with the baseline
+  runs' (median of their fastest rounds): noise can only raise it, and a
+  real slowdown raises every round. bench-check uses 7 rounds
+  (RADIO_BENCH_ROUNDS). This is NOT yet shown to pass 5/5 on unchanged code
+  on this VM: see the README's performance pipeline section. In-process benchmarks are
   further divided by Reference/CRC1K from the same run (fixed CPU work,
   stable to a few per cent), so a slower or busier machine today does not
   read as a regression. The pty floor (Reference/PtyFloor) is reported for
@@ -39,12 +43,17 @@ def reference_for(name):
     return "Reference/PtyFloor" if "/pty" in name else "Reference/CRC1K"
 
 
+# Below this a 20 % change is under the clock's resolution (a publish with no
+# subscribers reads 3 or 4 ns): such benchmarks are gated on allocations only.
+TIME_RESOLUTION_NS = 50
+
+
 def gate_time(report, name):
     """What the gate compares: the fastest round's p50, relative to the
     same-run CPU reference for benchmarks that do not cross a pty."""
     b = report["benchmarks"].get(name, {})
     t = b.get("p50_min_ns")
-    if t is None or name.startswith("Reference"):
+    if t is None or name.startswith("Reference") or t < TIME_RESOLUTION_NS:
         return None
     if "/pty" in name:
         return t
@@ -279,19 +288,24 @@ def cmd_hil(bench_json, out_dir):
 
 
 def cmd_baseline(out_path, run_paths):
-    """A baseline from several runs: each time statistic is the median over
-    the runs, so one lucky or unlucky run does not set the bar; allocation
-    counts (deterministic) take the largest."""
+    """A baseline from several runs: every time statistic is the median over
+    the runs; allocation counts (deterministic) take the largest."""
     runs = [json.loads(Path(p).read_text()) for p in run_paths]
     names = sorted(set().union(*(r["benchmarks"].keys() for r in runs)))
     merged = {}
     for name in names:
         entries = [r["benchmarks"][name] for r in runs if name in r["benchmarks"]]
         m = {}
-        for key in ("p50_ns", "p90_ns", "p99_ns", "p50_min_ns"):
+        for key in ("p50_ns", "p90_ns", "p99_ns"):
             values = [e[key] for e in entries if e.get(key) is not None]
             if values:
                 m[key] = median(values)
+        # What the gate compares: each run's fastest round, median over runs
+        # (the fastest round of all runs was tried: one rare fast mode then
+        # set a bar that unchanged code misses by 1.8-2.4x).
+        fastest = [e["p50_min_ns"] for e in entries if e.get("p50_min_ns") is not None]
+        if fastest:
+            m["p50_min_ns"] = median(fastest)
         for key in ("mallocs_p50", "mallocs_p99", "malloc_bytes_p50"):
             values = [e[key] for e in entries if e.get(key) is not None]
             if values:
