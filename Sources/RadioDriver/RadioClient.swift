@@ -5,10 +5,11 @@ import Locking
 /// The async client for one radio.
 ///
 /// Many tasks may call it at once. Each request gets its own sequence number;
-/// one reader thread decodes everything the radio sends and hands each
+/// whoever holds the decoder (the reader thread, or on `loop://` the caller
+/// itself, inline) decodes what the radio sends and hands each
 /// response to the caller whose sequence number it carries, and only if the
 /// response is for the command that caller sent. Deadlines are kept by the
-/// same thread: it sleeps no later than the earliest one.
+/// reader thread: it sleeps no later than the earliest one.
 public final class RadioClient: Sendable {
     public struct Options: Sendable {
         /// The deadline of one call, retries included.
@@ -275,14 +276,15 @@ final class Shared: Sendable {
             await withUnsafeContinuation { (continuation: UnsafeContinuation<Outcome, Never>) in
                 // Store the continuation, unless the outcome (a cancellation)
                 // came first; and see whether the reader sleeps past our deadline.
-                let registered: Result<Bool, Never>? = state.withLock { s in
-                    guard var p = s.pending[seq] else { return nil }
-                    if p.outcome != nil { return nil }
+                // nil: not stored (the outcome came first); else whether the
+                // reader must be woken to keep our deadline.
+                let wakeReader: Bool? = state.withLock { s in
+                    guard var p = s.pending[seq], p.outcome == nil else { return nil }
                     p.continuation = continuation
                     s.pending[seq] = p
-                    return .success(s.readerWakeAt.map { deadline < $0 } ?? true)
+                    return s.readerWakeAt.map { deadline < $0 } ?? true
                 }
-                guard case .success(let wakeReader) = registered else {
+                guard let wakeReader else {
                     let outcome = state.withLock { $0.pending.removeValue(forKey: seq)?.outcome } ?? .failure(.cancelled)
                     continuation.resume(returning: outcome)
                     return
