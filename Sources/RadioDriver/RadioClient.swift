@@ -89,6 +89,15 @@ public final class RadioClient: Sendable {
 
     public var statistics: Statistics { shared.state.withLock { $0.statistics } }
 
+    /// Runs `body` on this client's reader thread. A caller making one round
+    /// trip after another (a benchmark, a tight script) then resumes on the
+    /// thread that read its reply, saving a thread wake-up per round trip.
+    /// Keep `body` to radio calls and light work: while it runs, the reader
+    /// is not reading.
+    public func onReaderThread<T, E: Error>(_ body: () async throws(E) -> T) async throws(E) -> T {
+        try await withTaskExecutorPreference(shared.executor, operation: body)
+    }
+
     /// Why the port went away, once it has (nil while connected or after close()).
     public var disconnection: RadioError? { shared.state.withLock { $0.disconnected } }
 
@@ -231,6 +240,8 @@ final class Shared: Sendable {
         var closed = false
         var disconnected: RadioError?
         var readerWakeAt: ContinuousClock.Instant?
+        /// close() ran on the reader thread, so the reader closes the port.
+        var closeTransportOnExit = false
         var statistics = RadioClient.Statistics()
     }
 
@@ -238,6 +249,7 @@ final class Shared: Sendable {
     /// The decoder and its read buffer, held by whoever is pumping input.
     let input = Locked(ReaderState())
     let telemetry = TelemetryHub()
+    let executor: ReaderExecutor
     let transport: any RadioTransport
     let options: RadioClient.Options
     let readerDone = DispatchSemaphore(value: 0)
@@ -245,6 +257,7 @@ final class Shared: Sendable {
     init(transport: any RadioTransport, options: RadioClient.Options) {
         self.transport = transport
         self.options = options
+        executor = ReaderExecutor(wake: { transport.interrupt() })
     }
 
     deinit { input.withLock { $0.buffer.deallocate() } }
@@ -332,7 +345,9 @@ final class Shared: Sendable {
     func readLoop() {
         let clock = ContinuousClock()
         var endReason: RadioError = .closed
+        executor.attach()
         while true {
+            let busy = executor.hasWork
             let wait: Duration? = state.withLock { s in
                 if s.closed { return nil }
                 let now = clock.now
@@ -341,19 +356,24 @@ final class Shared: Sendable {
                     wake = min(wake, p.deadline)
                 }
                 s.readerWakeAt = wake
-                return max(now.duration(to: wake), .zero)
+                return busy ? .zero : max(now.duration(to: wake), .zero)
             }
             guard let wait else { break }
             do throws(RadioError) {
-                try transport.waitForInput(timeout: wait)
+                if wait > .zero { try transport.waitForInput(timeout: wait) }
                 try pump()
             } catch {
                 endReason = error
                 break
             }
             expire(now: clock.now)
+            // Callers that asked to run here (onReaderThread) resume now.
+            executor.runPending()
         }
         failAll(endReason)
+        executor.runPending()
+        executor.stop()
+        if state.withLock({ $0.closeTransportOnExit }) { transport.close() }
         telemetry.finishAll()
         readerDone.signal()
     }
@@ -457,6 +477,13 @@ final class Shared: Sendable {
         }
         guard first else { return }
         transport.interrupt()
+        if executor.isCurrentThread {
+            // Called from a task running on the reader thread (or a deinit
+            // there): waiting for the reader would wait for ourselves. The
+            // reader closes the transport when it leaves its loop.
+            state.withLock { $0.closeTransportOnExit = true }
+            return
+        }
         readerDone.wait()
         transport.close()
     }

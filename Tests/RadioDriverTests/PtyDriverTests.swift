@@ -234,3 +234,78 @@ struct SerialSettingsTests {
         #expect(Int(seq) + 1 >= sentBeforeOpen, "first sample seen was #\(seq) of \(sentBeforeOpen) stale ones")
     }
 }
+
+@Suite("Running on the reader thread")
+struct ReaderThreadTests {
+    @Test func roundTripsOnTheReaderThreadGetTheirOwnReplies() async throws {
+        try await withPtyRadio { (_: PtySimulator, radio: RadioClient) async throws in
+            let wrong = try await radio.onReaderThread { () async throws(RadioError) -> Int in
+                var wrong = 0
+                for i in 0..<500 {
+                    let channel = UInt16(1 + i % 1024)
+                    if try await radio.setChannel(channel) != channel { wrong += 1 }
+                    _ = try await radio.ping([UInt8(i & 0xFF), 0x00])  // checks its own echo
+                }
+                return wrong
+            }
+            #expect(wrong == 0)
+            // Other tasks still get replies while none is on the reader thread.
+            #expect(try await radio.state().channel == UInt16(1 + 499 % 1024))
+            #expect(radio.statistics.unmatchedResponses == 0)
+        }
+    }
+
+    @Test func closingWhileACallerRunsOnTheReaderThreadEndsItsCalls() async throws {
+        var config = SimulatorConfiguration()
+        config.telemetryHz = 0
+        let sim = try PtySimulator(configuration: config)
+        defer { sim.stop() }
+        let radio = try RadioClient(port: sim.slavePath)
+        let task = Task { () async -> RadioError? in
+            await radio.onReaderThread { () async -> RadioError? in
+                do throws(RadioError) {
+                    while true { _ = try await radio.ping() }
+                } catch {
+                    return error
+                }
+            }
+        }
+        try await Task.sleep(for: .milliseconds(50))
+        radio.close()
+        // The caller's loop ends with .closed and its task finishes (on the
+        // global pool, once the reader thread is gone) instead of hanging.
+        let error = await task.value
+        #expect(error == RadioError.closed)
+    }
+}
+
+extension ReaderThreadTests {
+    @Test func closingFromTheReaderThreadDoesNotDeadlock() async throws {
+        var config = SimulatorConfiguration()
+        config.telemetryHz = 0
+        let sim = try PtySimulator(configuration: config)
+        defer { sim.stop() }
+        let radio = try RadioClient(port: sim.slavePath)
+        let error = await radio.onReaderThread { () async -> RadioError? in
+            _ = try? await radio.ping()
+            radio.close()  // on the reader thread itself
+            do throws(RadioError) {
+                _ = try await radio.ping()
+                return nil
+            } catch {
+                return error
+            }
+        }
+        #expect(error == RadioError.closed)
+        // The reader releases the port as it leaves (asynchronously, since
+        // close() could not wait for it): it can be opened again shortly.
+        var again: RadioClient?
+        for _ in 0..<200 where again == nil {
+            again = try? RadioClient(port: sim.slavePath)
+            if again == nil { try await Task.sleep(for: .milliseconds(10)) }
+        }
+        let reopened = try #require(again)
+        _ = try await reopened.identify()
+        reopened.close()
+    }
+}
