@@ -93,9 +93,11 @@ public final class RadioClient: Sendable {
     /// trip after another (a benchmark, a tight script) then resumes on the
     /// thread that read its reply, saving a thread wake-up per round trip.
     /// Keep `body` to radio calls and light work: while it runs, the reader
-    /// is not reading.
+    /// is not reading. On a transport that answers inline (`loop://`) there
+    /// is no hand-off to save, and `body` runs where it is.
     public func onReaderThread<T, E: Error>(_ body: () async throws(E) -> T) async throws(E) -> T {
-        try await withTaskExecutorPreference(shared.executor, operation: body)
+        if shared.transport.answersInline { return try await body() }
+        return try await withTaskExecutorPreference(shared.executor, operation: body)
     }
 
     /// Why the port went away, once it has (nil while connected or after close()).
