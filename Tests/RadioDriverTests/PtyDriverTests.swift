@@ -147,9 +147,7 @@ struct PtyDriverTests {
     }
 
     @Test func closingEndsCallsInFlight() async throws {
-        var config = SimulatorConfiguration()
-        config.telemetryHz = 0
-        let sim = try PtySimulator(configuration: config)
+        let sim = try quietSimulator()
         defer { sim.stop() }
         let radio = try RadioClient(port: sim.slavePath, options: RadioClient.Options(timeout: .seconds(30)))
         sim.freeze()
@@ -172,9 +170,7 @@ struct PtyDriverTests {
     }
 
     @Test func thePortCanBeReopenedAfterClose() async throws {
-        var config = SimulatorConfiguration()
-        config.telemetryHz = 0
-        let sim = try PtySimulator(configuration: config)
+        let sim = try quietSimulator()
         defer { sim.stop() }
         for _ in 0..<3 {
             let radio = try RadioClient(port: sim.slavePath)
@@ -184,9 +180,7 @@ struct PtyDriverTests {
     }
 
     @Test func nonStandardBaudRateIsSetThroughTermios2() throws {
-        var config = SimulatorConfiguration()
-        config.telemetryHz = 0
-        let sim = try PtySimulator(configuration: config)
+        let sim = try quietSimulator()
         defer { sim.stop() }
         let transport = try SerialTransport(path: sim.slavePath, settings: SerialSettings(baud: 250_000))
         defer { transport.close() }
@@ -197,9 +191,7 @@ struct PtyDriverTests {
 @Suite("termios settings on open")
 struct SerialSettingsTests {
     @Test func rtsCtsFlowControlIsSetWhenAsked() throws {
-        var config = SimulatorConfiguration()
-        config.telemetryHz = 0
-        let sim = try PtySimulator(configuration: config)
+        let sim = try quietSimulator()
         defer { sim.stop() }
         for flow in [true, false] {
             let transport = try SerialTransport(path: sim.slavePath, settings: SerialSettings(baud: 9600, hardwareFlowControl: flow))
@@ -256,9 +248,7 @@ struct ReaderThreadTests {
     }
 
     @Test func closingWhileACallerRunsOnTheReaderThreadEndsItsCalls() async throws {
-        var config = SimulatorConfiguration()
-        config.telemetryHz = 0
-        let sim = try PtySimulator(configuration: config)
+        let sim = try quietSimulator()
         defer { sim.stop() }
         let radio = try RadioClient(port: sim.slavePath)
         let task = Task { () async -> RadioError? in
@@ -281,9 +271,7 @@ struct ReaderThreadTests {
 
 extension ReaderThreadTests {
     @Test func closingFromTheReaderThreadDoesNotDeadlock() async throws {
-        var config = SimulatorConfiguration()
-        config.telemetryHz = 0
-        let sim = try PtySimulator(configuration: config)
+        let sim = try quietSimulator()
         defer { sim.stop() }
         let radio = try RadioClient(port: sim.slavePath)
         let error = await radio.onReaderThread { () async -> RadioError? in

@@ -20,6 +20,14 @@ func withPtyRadio<T>(
     return try await body(sim, client)
 }
 
+/// A simulator on a real pty with telemetry off, for tests that open and
+/// close clients on it themselves.
+func quietSimulator() throws -> PtySimulator {
+    var config = SimulatorConfiguration()
+    config.telemetryHz = 0
+    return try PtySimulator(configuration: config)
+}
+
 /// Runs `body` and returns the RadioError it throws, or records an issue.
 func expectRadioError<T>(_ body: () async throws(RadioError) -> T) async -> RadioError? {
     do {
