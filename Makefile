@@ -83,8 +83,8 @@ bench-fast: deps
 	scripts/performance-monitor.sh fast
 bench-slow: deps
 	scripts/performance-monitor.sh slow
-# The gate runs the fast suite with 7 interleaved rounds (the fastest round
-# of 7 is what it compares; see scripts/perfreport.py).
+# The gate runs the fast suite with 7 rounds, each benchmark round its own
+# process (see scripts/perfreport.py for what it compares).
 GATE_ROUNDS ?= 7
 bench-check: deps
 	RADIO_BENCH_ROUNDS=$(GATE_ROUNDS) scripts/performance-monitor.sh fast

@@ -22,7 +22,8 @@ trial() {  # label, slowdown spec or empty
     else
       failed=$((failed + 1)); verdict=FAIL
     fi
-    echo "$1 run $i: $verdict  $(grep -E '^(ok|FAIL) +SetPower/(loopback|pty): fastest' "$scratch/check.log" | sed 's/  */ /g' | tr '\n' ';')"
+    others=$(grep -E '^FAIL' "$scratch/check.log" | grep -vE ' SetPower/' | sed 's/  */ /g' | tr '\n' ';')
+    echo "$1 run $i: $verdict ${others:+(also: $others)} $(grep -E '^(ok|FAIL) +SetPower/(loopback|pty): [0-9]' "$scratch/check.log" | sed 's/  */ /g' | tr '\n' ';')"
   done
   echo "$1: $passed passed, $failed failed"
   [ "$1" = unchanged ] && [ "$passed" -eq "$runs" ] && return 0

@@ -36,6 +36,7 @@ func referenceFanOut(_ continuations: [AsyncStream<TelemetrySample>.Continuation
 }
 
 let benchmarks: @Sendable () -> Void = {
+    BenchSettings.pinToConfiguredCPU()
     Benchmark.defaultConfiguration = BenchSettings.configuration(scalingFactor: .kilo, maxIterations: 1_000_000)
 
     for round in 1...BenchSettings.rounds {

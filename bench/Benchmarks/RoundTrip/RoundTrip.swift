@@ -1,6 +1,7 @@
 import BenchSupport
 import Benchmark
 import Foundation
+import Locking
 import RadioDriver
 import RadioProtocol
 import RadioSimulator
@@ -37,12 +38,144 @@ func spin(_ d: Duration) {
     while ContinuousClock.now < end {}
 }
 
-/// Runs `scaledIterations` round trips of `request`, with any injected slowdown.
-func roundTrips(_ factor: Double, _ radio: RadioClient, _ benchmark: Benchmark, _ request: @Sendable (Int) -> Request) async throws {
+/// What the time gate compares: each sample's time per round trip over its
+/// same-run reference's, in thousandths (see `pairedSample`).
+let relative = BenchmarkMetric.custom("relative", polarity: .prefersSmaller, useScalingFactor: false)
+
+/// One sample of a gated round-trip benchmark: `scaledIterations` round trips
+/// of `request`, measured, between two runs of `referenceCount` calls of its
+/// reference, unmeasured. Records the round trip's time over the reference
+/// call's as `relative`. On this shared VM the host's noise comes and goes
+/// over tens to hundreds of milliseconds and can double a round trip's time;
+/// a reference run a millisecond before and after sees the same noise, so
+/// the ratio holds where the raw time does not.
+func pairedSample(_ benchmark: Benchmark, factor: Double, radio: RadioClient,
+                  request: @Sendable (Int) -> Request, referenceCount: Int,
+                  reference: (Int) async throws -> Void) async throws {
+    let clock = ContinuousClock()
+    let r0 = clock.now
+    for i in 0..<referenceCount { try await reference(i) }
+    let r1 = clock.now
+    benchmark.startMeasurement()
+    let s0 = clock.now
     for i in benchmark.scaledIterations {
-        let t0 = ContinuousClock.now
+        let t0 = clock.now
         blackHole(try await radio.send(request(i)))
-        if factor > 1 { spin((ContinuousClock.now - t0) * (factor - 1)) }
+        if factor > 1 { spin((clock.now - t0) * (factor - 1)) }
+    }
+    let s1 = clock.now
+    benchmark.stopMeasurement()
+    let r2 = clock.now
+    for i in 0..<referenceCount { try await reference(i) }
+    let r3 = clock.now
+    let perReference = ((r1 - r0) + (r3 - r2)) / (2 * referenceCount)
+    let perRoundTrip = (s1 - s0) / benchmark.scaledIterations.count
+    // The exporter divides every metric by the scaling factor, this one too
+    // (package-benchmark 1.38), so it is recorded multiplied by it.
+    let scale = Double(benchmark.configuration.scalingFactor.rawValue)
+    benchmark.measurement(relative, Int((1000 * scale * (perRoundTrip / perReference)).rounded()))
+}
+
+/// The pty round trips' reference: a second radio-sim process, sent the
+/// same request frame with a bare blocking write and read until the reply's
+/// delimiter, no driver in between. It crosses the same kernel path and the
+/// same simulator code as the benchmark's round trip, so it sees the same
+/// noise; the ratio is what the driver adds.
+final class BareSim: Sendable {
+    private let sim: SimProcess
+    private let port: SerialPort
+    private let request: [UInt8]
+
+    init?(_ binary: String, request: Request) {
+        guard let sim = SimProcess(binary) else { return nil }
+        do {
+            let port = try SerialPort.open(sim.path)
+            try port.configure(baud: 115_200, hardwareFlowControl: false)
+            var tio = try port.attributes()  // blocking reads that wait for a byte
+            withUnsafeMutableBytes(of: &tio.c_cc) { $0[Int(VMIN)] = 1 }
+            try port.setAttributes(tio)
+            let fd = port.descriptor.rawValue
+            _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK)
+            self.port = port
+        } catch {
+            sim.stop()
+            return nil
+        }
+        self.sim = sim
+        self.request = Message.request(request).frame(sequence: 1).wireBytes
+    }
+
+    /// One exchange; false when the pty failed.
+    func roundTrip() -> Bool {
+        let fd = port.descriptor.rawValue
+        guard request.withUnsafeBytes({ write(fd, $0.baseAddress, $0.count) }) == request.count else { return false }
+        var buffer: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0, 0, 0, 0)
+        return withUnsafeMutableBytes(of: &buffer) { b in
+            while true {
+                let n = read(fd, b.baseAddress, b.count)
+                if n <= 0 { return false }
+                if b[n - 1] == 0 { return true }  // the frame delimiter; replies are under 64 bytes
+            }
+        }
+    }
+
+    func stop() {
+        try? port.close()
+        sim.stop()
+    }
+}
+
+/// A bare request and reply over a pty between two threads of this process:
+/// 10 bytes out, 11 back, blocking calls, no framing: Reference/PtyFloor.
+final class PtyEcho: Sendable {
+    private let pty: PseudoTerminal
+    private let done = DispatchSemaphore(value: 0)
+
+    init() throws {
+        pty = try PseudoTerminal.open()
+        let master = pty.master.rawValue
+        _ = fcntl(master, F_SETFL, fcntl(master, F_GETFL) & ~O_NONBLOCK)
+        let slave = pty.slave.rawValue
+        _ = fcntl(slave, F_SETFL, fcntl(slave, F_GETFL) & ~O_NONBLOCK)
+        let done = self.done
+        let echo = Thread {
+            defer { done.signal() }
+            var buffer = [UInt8](repeating: 0, count: 64)
+            let reply = [UInt8](repeating: 0x5A, count: 11)
+            while true {
+                var got = 0
+                while got < 10 {
+                    let n = buffer.withUnsafeMutableBytes { read(master, $0.baseAddress! + got, 10 - got) }
+                    if n <= 0 { return }
+                    got += n
+                }
+                if reply.withUnsafeBytes({ write(master, $0.baseAddress, 11) }) != 11 { return }
+            }
+        }
+        echo.start()
+    }
+
+    /// One round trip; false when the pty failed.
+    @discardableResult
+    func roundTrip() -> Bool {
+        let slave = pty.slave.rawValue
+        let request: (UInt64, UInt16) = (0xA5A5_A5A5_A5A5_A5A5, 0xA5A5)
+        let sent = withUnsafeBytes(of: request) { write(slave, $0.baseAddress, 10) }
+        guard sent == 10 else { return false }
+        var buffer: (UInt64, UInt64) = (0, 0)
+        var got = 0
+        while got < 11 {
+            let n = withUnsafeMutableBytes(of: &buffer) { read(slave, $0.baseAddress! + got, 11 - got) }
+            if n <= 0 { return false }
+            got += n
+        }
+        return true
+    }
+
+    func close() {
+        try? pty.slave.close()  // the echo thread's read fails and it ends
+        done.wait()
+        try? pty.master.close()
     }
 }
 
@@ -78,18 +211,52 @@ final class SimProcess: Sendable {
     }
 }
 
-/// A radio opened in a benchmark's setup and closed in its teardown.
+/// A radio (and, for a pty, its bare reference) opened in a benchmark's
+/// setup and closed in its teardown.
 final class Fixture: Sendable {
-    private let state = Mutex<(radio: RadioClient?, sim: SimProcess?)>((nil, nil))
+    private let state = Mutex<(radio: RadioClient?, sim: SimProcess?, bare: BareSim?)>((nil, nil, nil))
     var radio: RadioClient? { state.withLock { $0.radio } }
-    func open(_ radio: RadioClient, sim: SimProcess? = nil) { state.withLock { $0 = (radio, sim) } }
+    var bare: BareSim? { state.withLock { $0.bare } }
+    func open(_ radio: RadioClient, sim: SimProcess? = nil, bare: BareSim? = nil) {
+        state.withLock { $0 = (radio, sim, bare) }
+    }
     func close() {
-        let (radio, sim) = state.withLock { s in
-            defer { s = (nil, nil) }
+        let (radio, sim, bare) = state.withLock { s in
+            defer { s = (nil, nil, nil) }
             return s
         }
         radio?.close()
         sim?.stop()
+        bare?.stop()
+    }
+}
+
+/// The same-run reference for in-memory round trips: the same kinds of
+/// work as one (an async call whose continuation is resumed before the task
+/// suspends, three mutex sections, a table insert and remove, frame-sized
+/// byte arrays made and dropped) and none of the driver's code. The host's
+/// noise on this VM (cache and memory contention from other tenants) slows
+/// both alike, which fixed CPU work such as CRC1K does not show.
+final class ReferenceRoundTrip: Sendable {
+    private let table = Locked<[UInt16: Int]>([:])
+    private let queue = Locked<[UInt8]>([])
+
+    @inline(never)
+    func call(_ i: Int) async -> Int {
+        await withUnsafeContinuation { (continuation: UnsafeContinuation<Int, Never>) in
+            let key = UInt16(truncatingIfNeeded: i)
+            table.withLock { $0[key] = i }
+            var request: [UInt8] = []
+            request.reserveCapacity(258)
+            for b in 0..<12 { request.append(UInt8(truncatingIfNeeded: b &+ i)) }
+            queue.withLock { $0.append(contentsOf: request) }
+            let reply = queue.withLock { q in
+                defer { q.removeAll(keepingCapacity: true) }
+                return Array(q[2..<10])
+            }
+            let value = table.withLock { $0.removeValue(forKey: key) } ?? 0
+            continuation.resume(returning: value &+ Int(reply[0]))
+        }
     }
 }
 
@@ -97,8 +264,11 @@ let power: @Sendable (Int) -> Request = { i in Request.setPower(Power(deciDBm: i
 let channel: @Sendable (Int) -> Request = { i in Request.setChannel(i % 2 == 0 ? 1 : 2) }
 
 let benchmarks: @Sendable () -> Void = {
+    BenchSettings.pinToConfiguredCPU()
     Benchmark.defaultConfiguration = BenchSettings.configuration(scalingFactor: .one, warmupIterations: 3, maxIterations: 100_000)
 
+    let gatedMetrics = BenchSettings.metrics + [relative]
+    let referenceRoundTrip = ReferenceRoundTrip()
     var quiet = SimulatorConfiguration()
     quiet.telemetryHz = 0
 
@@ -107,31 +277,36 @@ let benchmarks: @Sendable () -> Void = {
         for (command, request) in [("SetPower", power), ("SetChannel", channel), ("GetState", { @Sendable (_: Int) in Request.getState })] {
             // The radio is opened once per benchmark (setup), not per iteration.
             let loop = Fixture()
-            Benchmark("\(command)/loopback\(tag)", configuration: .init(), closure: { benchmark in
+            Benchmark("\(command)/loopback\(tag)", configuration: .init(metrics: gatedMetrics, scalingFactor: .kilo),
+                      closure: { benchmark in
                 guard let radio = loop.radio else { return }
                 // Matched outside the measured region: a regex per iteration
                 // would itself be a slowdown.
                 let factor = slowdownFactor(for: benchmark.name)
-                benchmark.startMeasurement()
-                try await roundTrips(factor, radio, benchmark, request)
-                benchmark.stopMeasurement()
+                try await pairedSample(benchmark, factor: factor, radio: radio, request: request,
+                                       referenceCount: 500) { i in blackHole(await referenceRoundTrip.call(i)) }
             }, setup: {
                 loop.open(RadioClient(transport: LoopTransport(configuration: quiet)))
             }, teardown: { loop.close() })
 
             let pty = Fixture()
-            Benchmark("\(command)/pty\(tag)", configuration: .init(), closure: { benchmark in
-                guard let radio = pty.radio else {
+            Benchmark("\(command)/pty\(tag)", configuration: .init(metrics: gatedMetrics), closure: { benchmark in
+                guard let radio = pty.radio, let bare = pty.bare else {
                     benchmark.error("set RADIO_SIM to a built radio-sim (make bench-fast does)")
                     return
                 }
                 let factor = slowdownFactor(for: benchmark.name)
-                benchmark.startMeasurement()
-                try await roundTrips(factor, radio, benchmark, request)
-                benchmark.stopMeasurement()
+                try await pairedSample(benchmark, factor: factor, radio: radio, request: request,
+                                       referenceCount: 2) { _ in
+                    guard bare.roundTrip() else { throw RadioError.disconnected("reference pty failed") }
+                }
             }, setup: {
                 guard let binary = ProcessInfo.processInfo.environment["RADIO_SIM"], let sim = SimProcess(binary) else { return }
-                pty.open(try RadioClient(port: sim.path), sim: sim)
+                guard let bare = BareSim(binary, request: request(0)) else {
+                    sim.stop()
+                    return
+                }
+                pty.open(try RadioClient(port: sim.path), sim: sim, bare: bare)
             }, teardown: { pty.close() })
         }
 
@@ -159,47 +334,21 @@ let benchmarks: @Sendable () -> Void = {
             }
         }
 
+        Benchmark("Reference/RoundTrip\(tag)", configuration: .init(scalingFactor: .kilo)) { benchmark in
+            for i in benchmark.scaledIterations { blackHole(await referenceRoundTrip.call(i)) }
+        }
+
         Benchmark("Reference/CRC1K\(tag)", configuration: .init(scalingFactor: .kilo)) { benchmark in
             let block = (0..<1024).map { UInt8(truncatingIfNeeded: $0 &* 31) }
             for _ in benchmark.scaledIterations { blackHole(CRC16.checksum(block)) }
         }
 
         Benchmark("Reference/PtyFloor\(tag)") { benchmark in
-            // The bare pty path: one thread echoes an 11-byte reply to each
-            // 10-byte request, the other writes and reads with blocking calls.
-            let pty = try PseudoTerminal.open()
-            let master = pty.master.rawValue, slave = pty.slave.rawValue
-            let flags = fcntl(master, F_GETFL)
-            _ = fcntl(master, F_SETFL, flags & ~O_NONBLOCK)
-            let echo = Thread {
-                var buffer = [UInt8](repeating: 0, count: 64)
-                let reply = [UInt8](repeating: 0x5A, count: 11)
-                while true {
-                    var got = 0
-                    while got < 10 {
-                        let n = buffer.withUnsafeMutableBytes { read(master, $0.baseAddress! + got, 10 - got) }
-                        if n <= 0 { return }
-                        got += n
-                    }
-                    if reply.withUnsafeBytes({ write(master, $0.baseAddress, 11) }) != 11 { return }
-                }
-            }
-            echo.start()
-            let request = [UInt8](repeating: 0xA5, count: 10)
-            var buffer = [UInt8](repeating: 0, count: 64)
+            let echo = try PtyEcho()
+            defer { echo.close() }
             benchmark.startMeasurement()
-            for _ in benchmark.scaledIterations {
-                _ = request.withUnsafeBytes { write(slave, $0.baseAddress, 10) }
-                var got = 0
-                while got < 11 {
-                    let n = buffer.withUnsafeMutableBytes { read(slave, $0.baseAddress! + got, 11 - got) }
-                    if n <= 0 { break }
-                    got += n
-                }
-            }
+            for _ in benchmark.scaledIterations { echo.roundTrip() }
             benchmark.stopMeasurement()
-            try? pty.master.close()  // ends the echo thread
-            try? pty.slave.close()
         }
     }
 }
