@@ -15,13 +15,19 @@ let sample = TelemetrySample(
     measurements: Measurements(rssiDeciDBm: -712, snrDeciDB: 438, temperatureDeciC: 412,
                                supplyMillivolts: 13_790, forwardDeciDBm: 198, reflectedDeciDBm: -12))
 
-/// Publishes `scaledIterations` samples with consecutive sequence numbers.
+/// Publishes `scaledIterations` samples with consecutive sequence numbers,
+/// measured between two runs of the same-run reference (`Paired`).
 func publish(_ hub: TelemetryHub, _ benchmark: Benchmark) {
+    var reference = ReferenceWork()
     var s = sample
-    for i in benchmark.scaledIterations {
-        s.sequence = UInt16(truncatingIfNeeded: i)
-        s.uptimeMillis = UInt32(truncatingIfNeeded: i)
-        blackHole(hub.publish(s))
+    var i = 0
+    Paired.measure(benchmark, referenceCalls: 1000, reference: { blackHole(reference.call()) }) { n in
+        for _ in 0..<n {
+            i += 1
+            s.sequence = UInt16(truncatingIfNeeded: i)
+            s.uptimeMillis = UInt32(truncatingIfNeeded: i)
+            blackHole(hub.publish(s))
+        }
     }
 }
 
@@ -41,18 +47,16 @@ let benchmarks: @Sendable () -> Void = {
 
     for round in 1...BenchSettings.rounds {
         let tag = "#\(round)"
-        Benchmark("PublishWithoutSubscribers\(tag)") { benchmark in
+        Benchmark("PublishWithoutSubscribers\(tag)", configuration: .init(metrics: Paired.metrics)) { benchmark in
             publish(TelemetryHub(), benchmark)
         }
 
         for (group, counts) in [("PublishWithSubscribers", [10]), ("PublishWithManySubscribers", [50, 100, 500])] {
             for n in counts {
-                Benchmark("\(group)/Subscribers_\(n)\(tag)") { benchmark in
+                Benchmark("\(group)/Subscribers_\(n)\(tag)", configuration: .init(metrics: Paired.metrics)) { benchmark in
                     let hub = TelemetryHub()
                     let subscriptions = (0..<n).map { _ in hub.subscribe() }
-                    benchmark.startMeasurement()
                     publish(hub, benchmark)
-                    benchmark.stopMeasurement()
                     blackHole(subscriptions)
                 }
             }

@@ -38,10 +38,6 @@ func spin(_ d: Duration) {
     while ContinuousClock.now < end {}
 }
 
-/// What the time gate compares: each sample's time per round trip over its
-/// same-run reference's, in thousandths (see `pairedSample`).
-let relative = BenchmarkMetric.custom("relative", polarity: .prefersSmaller, useScalingFactor: false)
-
 /// One sample of a gated round-trip benchmark: `scaledIterations` round trips
 /// of `request`, measured, between two runs of `referenceCount` calls of its
 /// reference, unmeasured. Records the round trip's time over the reference
@@ -68,12 +64,8 @@ func pairedSample(_ benchmark: Benchmark, factor: Double, radio: RadioClient,
     let r2 = clock.now
     for i in 0..<referenceCount { try await reference(i) }
     let r3 = clock.now
-    let perReference = ((r1 - r0) + (r3 - r2)) / (2 * referenceCount)
-    let perRoundTrip = (s1 - s0) / benchmark.scaledIterations.count
-    // The exporter divides every metric by the scaling factor, this one too
-    // (package-benchmark 1.38), so it is recorded multiplied by it.
-    let scale = Double(benchmark.configuration.scalingFactor.rawValue)
-    benchmark.measurement(relative, Int((1000 * scale * (perRoundTrip / perReference)).rounded()))
+    Paired.record(benchmark, bodyTime: s1 - s0, count: benchmark.scaledIterations.count,
+                  referenceTime: (r1 - r0) + (r3 - r2), referenceCalls: 2 * referenceCount)
 }
 
 /// The pty round trips' reference: a second radio-sim process, sent the
@@ -122,6 +114,17 @@ final class BareSim: Sendable {
     func stop() {
         try? port.close()
         sim.stop()
+    }
+}
+
+/// `n` round trips of `request`, each made `factor` times slower by spinning
+/// (the gate demonstration's injected slowdown; 1 in normal runs).
+func roundTrips(_ n: Int, factor: Double, radio: RadioClient, request: @Sendable (Int) -> Request) async throws {
+    let clock = ContinuousClock()
+    for i in 0..<n {
+        let t0 = clock.now
+        blackHole(try await radio.send(request(i)))
+        if factor > 1 { spin((clock.now - t0) * (factor - 1)) }
     }
 }
 
@@ -267,7 +270,7 @@ let benchmarks: @Sendable () -> Void = {
     BenchSettings.pinToConfiguredCPU()
     Benchmark.defaultConfiguration = BenchSettings.configuration(scalingFactor: .one, warmupIterations: 3, maxIterations: 100_000)
 
-    let gatedMetrics = BenchSettings.metrics + [relative]
+    let gatedMetrics = Paired.metrics
     let referenceRoundTrip = ReferenceRoundTrip()
     var quiet = SimulatorConfiguration()
     quiet.telemetryHz = 0
@@ -283,8 +286,13 @@ let benchmarks: @Sendable () -> Void = {
                 // Matched outside the measured region: a regex per iteration
                 // would itself be a slowdown.
                 let factor = slowdownFactor(for: benchmark.name)
-                try await pairedSample(benchmark, factor: factor, radio: radio, request: request,
-                                       referenceCount: 500) { i in blackHole(await referenceRoundTrip.call(i)) }
+                var i = 0
+                try await Paired.measure(benchmark, referenceCalls: 500, reference: {
+                    i += 1
+                    blackHole(await referenceRoundTrip.call(i))
+                }) { n in
+                    try await roundTrips(n, factor: factor, radio: radio, request: request)
+                }
             }, setup: {
                 loop.open(RadioClient(transport: LoopTransport(configuration: quiet)))
             }, teardown: { loop.close() })
@@ -316,21 +324,27 @@ let benchmarks: @Sendable () -> Void = {
             measurements: Measurements(rssiDeciDBm: -712, snrDeciDB: 438, temperatureDeciC: 412,
                                        supplyMillivolts: 13_790, forwardDeciDBm: 198, reflectedDeciDBm: -12))))).frame(sequence: 7)
 
-        Benchmark("Codec/EncodeFrame\(tag)", configuration: .init(scalingFactor: .kilo)) { benchmark in
+        Benchmark("Codec/EncodeFrame\(tag)", configuration: .init(metrics: gatedMetrics, scalingFactor: .kilo)) { benchmark in
             var out: [UInt8] = []
             out.reserveCapacity(Frame.maxWireSize)
-            for _ in benchmark.scaledIterations {
-                out.removeAll(keepingCapacity: true)
-                setPowerFrame.encode(into: &out)
-                blackHole(out)
+            var reference = ReferenceWork()
+            Paired.measure(benchmark, referenceCalls: 1000, reference: { blackHole(reference.call()) }) { n in
+                for _ in 0..<n {
+                    out.removeAll(keepingCapacity: true)
+                    setPowerFrame.encode(into: &out)
+                    blackHole(out)
+                }
             }
         }
 
-        Benchmark("Codec/DecodeFrame\(tag)", configuration: .init(scalingFactor: .kilo)) { benchmark in
+        Benchmark("Codec/DecodeFrame\(tag)", configuration: .init(metrics: gatedMetrics, scalingFactor: .kilo)) { benchmark in
             let wire = stateReply.wireBytes
             var decoder = FrameDecoder()
-            for _ in benchmark.scaledIterations {
-                decoder.feed(wire) { blackHole($0) }
+            var reference = ReferenceWork()
+            Paired.measure(benchmark, referenceCalls: 1000, reference: { blackHole(reference.call()) }) { n in
+                for _ in 0..<n {
+                    decoder.feed(wire) { blackHole($0) }
+                }
             }
         }
 

@@ -1,0 +1,117 @@
+public import Benchmark
+
+/// Same-run references for the time gate.
+///
+/// On this shared VM the host's noise comes and goes over tens to hundreds
+/// of milliseconds and can double a benchmark's time, and it does not slow
+/// everything alike (fixed CPU work barely moves while memory-heavy work
+/// doubles). So each gated sample is measured between two runs of a
+/// reference doing similar work, and its time over the reference's is
+/// recorded as the `relative` metric, which the gate compares.
+public enum Paired {
+    public static let relative = BenchmarkMetric.custom("relative", polarity: .prefersSmaller, useScalingFactor: false)
+
+    /// `BenchSettings.metrics` plus `relative`.
+    public static let metrics = BenchSettings.metrics + [relative]
+
+    /// Records one sample's ratio: `body` (the measured iterations, `count`
+    /// of them, taking `bodyTime`) over the reference (`referenceCalls` calls
+    /// in `referenceTime`), in thousandths.
+    public static func record(_ benchmark: Benchmark, bodyTime: Duration, count: Int,
+                              referenceTime: Duration, referenceCalls: Int) {
+        let perIteration = bodyTime / count
+        let perReference = referenceTime / referenceCalls
+        guard perReference > .zero else { return }
+        // The exporter divides every metric by the scaling factor, this one
+        // too (package-benchmark 1.38), so it is recorded multiplied by it.
+        let scale = Double(benchmark.configuration.scalingFactor.rawValue)
+        benchmark.measurement(relative, Int((1000 * scale * (perIteration / perReference)).rounded()))
+    }
+
+    /// Alternations of reference and body in the `relative` run.
+    static let slices = 8
+
+    /// One sample of a synchronous benchmark. `body(n)` runs n iterations.
+    /// First the sample proper: `scaledIterations` of `body`, measured (the
+    /// wall clock and malloc metrics). Then, unmeasured, the `relative` run:
+    /// the same number of iterations in eight slices, each after a slice of
+    /// `referenceCalls` calls of `reference`, timed apart, so that body and
+    /// reference see the same moment's noise (a time slice lost to another
+    /// process, caches another tenant emptied).
+    public static func measure(_ benchmark: Benchmark, referenceCalls: Int, reference: () -> Void,
+                               body: (Int) -> Void) {
+        let n = benchmark.scaledIterations.count
+        benchmark.startMeasurement()
+        body(n)
+        benchmark.stopMeasurement()
+        let clock = ContinuousClock()
+        var bodyTime = Duration.zero, referenceTime = Duration.zero
+        let slice = max(1, n / slices), calls = max(1, referenceCalls / slices)
+        for _ in 0..<slices {
+            let t0 = clock.now
+            for _ in 0..<calls { reference() }
+            let t1 = clock.now
+            body(slice)
+            let t2 = clock.now
+            referenceTime += t1 - t0
+            bodyTime += t2 - t1
+        }
+        record(benchmark, bodyTime: bodyTime, count: slice * slices, referenceTime: referenceTime,
+               referenceCalls: calls * slices)
+    }
+
+    /// `measure` for an async body.
+    public static func measure(_ benchmark: Benchmark, referenceCalls: Int, reference: () async throws -> Void,
+                               body: (Int) async throws -> Void) async throws {
+        let n = benchmark.scaledIterations.count
+        benchmark.startMeasurement()
+        try await body(n)
+        benchmark.stopMeasurement()
+        let clock = ContinuousClock()
+        var bodyTime = Duration.zero, referenceTime = Duration.zero
+        let slice = max(1, n / slices), calls = max(1, referenceCalls / slices)
+        for _ in 0..<slices {
+            let t0 = clock.now
+            for _ in 0..<calls { try await reference() }
+            let t1 = clock.now
+            try await body(slice)
+            let t2 = clock.now
+            referenceTime += t1 - t0
+            bodyTime += t2 - t1
+        }
+        record(benchmark, bodyTime: bodyTime, count: slice * slices, referenceTime: referenceTime,
+               referenceCalls: calls * slices)
+    }
+}
+
+/// The reference for in-memory work (codec, publish): about 150 ns of mixed
+/// work, dependent loads through a 64 KB table (what cache contention from
+/// other tenants slows) and byte arithmetic over a frame-sized buffer (what
+/// it does not). Not thread-safe: one per benchmark.
+public struct ReferenceWork {
+    private var table: [UInt32]
+    private var buffer: [UInt8]
+    private var cursor: UInt32 = 0
+
+    public init() {
+        // A single-cycle permutation (stride coprime to the size), so the
+        // chase visits the whole table.
+        let size = 16_384
+        table = (0..<size).map { UInt32(($0 &* 7_919 &+ 1) % size) }
+        buffer = (0..<256).map { UInt8(truncatingIfNeeded: $0 &* 31) }
+    }
+
+    @inline(never)
+    public mutating func call() -> UInt32 {
+        var c = cursor
+        table.withUnsafeBufferPointer { t in
+            for _ in 0..<24 { c = t[Int(c)] }
+        }
+        var h: UInt32 = 2_166_136_261
+        buffer.withUnsafeBufferPointer { b in
+            for byte in b.prefix(64) { h = (h ^ UInt32(byte)) &* 16_777_619 }
+        }
+        cursor = c
+        return h ^ c
+    }
+}
