@@ -29,6 +29,9 @@ export RADIO_SIM="$PWD/$scratch/release/radio-sim"
 export RADIO_BENCH_CPU=${RADIO_BENCH_CPU:-$(( $(nproc) - 1 ))}
 tsv=$(mktemp -d)
 trap 'rm -rf "$tsv"' EXIT
+# Each gated sample's time over its same-run reference (BenchSupport/Paired.swift).
+export RADIO_BENCH_RELATIVE_DIR="$tsv/relative"
+mkdir -p "$RADIO_BENCH_RELATIVE_DIR"
 start=$(date +%s)
 $swift package --scratch-path "$scratch" --allow-writing-to-directory "$tsv" benchmark \
   --skip "$skip" --format histogramPercentiles --path "$tsv" --no-progress >"$tsv/run.log" 2>&1 || {

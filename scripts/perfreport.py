@@ -12,14 +12,17 @@ more than 50 % more allocations than the baseline.
 - Allocation counts are deterministic, so they are compared exactly.
 - Times are noisy on shared 2-core machines: the host's noise comes and
   goes over tens to hundreds of milliseconds and moves a round trip's p50
-  by up to 2x from one benchmark (or process) to the next. So the gated
-  round-trip benchmarks record a second metric, `relative`: in every
-  sample, the round trips' time over that of a same-run reference run just
-  before and just after (an in-memory reference of the same kinds of work
-  for loop://, a bare pty echo between two threads for the pty). The gate
-  compares the median over rounds of that ratio's p50 with the baseline's.
-- Benchmarks without a paired reference (codec, publish) are compared by
-  their fastest round's p50 divided by Reference/CRC1K from the same run.
+  by up to 2x from one benchmark process to the next, and it does not slow
+  all work alike. So every gated benchmark also measures, after each
+  sample, its iterations in eight slices interleaved with slices of a
+  same-run reference doing similar work (BenchSupport/Paired.swift), and
+  writes the ratio of the two times (RADIO_BENCH_RELATIVE_DIR). The pty
+  round trips take theirs from a bare exchange with a second radio-sim just
+  before and after each round trip. The gate compares the median over
+  rounds (each its own process) of each round's median ratio with the
+  baseline's.
+- Benchmarks without a ratio are compared by their fastest round's p50
+  divided by Reference/CRC1K from the same run; under 50 ns, allocations only.
 """
 import datetime
 import json
@@ -91,10 +94,21 @@ def one(metrics):
     nbytes = metrics.get("mallocBytesCount")
     if nbytes:
         entry["malloc_bytes_p50"] = nbytes.get(50.0)
-    rel = metrics.get("relative")
-    if rel and rel.get(50.0) is not None:
-        entry["relative"] = rel[50.0] / 1000
     return entry
+
+
+def read_relatives(directory):
+    """{benchmark with round: median of its samples' paired ratios}, from the
+    files BenchSupport's Paired writes (RADIO_BENCH_RELATIVE_DIR)."""
+    samples = {}
+    for path in sorted(Path(directory).glob("*.tsv")):
+        for line in path.read_text().splitlines():
+            name, _, value = line.partition("\t")
+            try:
+                samples.setdefault(name, []).append(float(value))
+            except ValueError:
+                continue
+    return {name: median(values) for name, values in samples.items() if values}
 
 
 def median(values):
@@ -103,14 +117,17 @@ def median(values):
     return v[n // 2] if n % 2 else (v[n // 2 - 1] + v[n // 2]) / 2
 
 
-def summarise(tsvs):
+def summarise(tsvs, relatives=None):
     """Merges the rounds of each benchmark ("SetPower/pty#3"): percentiles are
     the median over rounds, p50_min_ns the fastest round's p50, and malloc
     counts the largest round's (they are deterministic)."""
     grouped = {}
     for name, metrics in tsvs.items():
         base, _, round_no = name.partition("#")
-        grouped.setdefault(base, []).append(one(metrics))
+        entry = one(metrics)
+        if relatives and name in relatives:
+            entry["relative"] = relatives[name]
+        grouped.setdefault(base, []).append(entry)
     benchmarks = {}
     for name, entries in sorted(grouped.items()):
         merged = {"rounds": len(entries)}
@@ -210,7 +227,7 @@ def cmd_report(mode, tsv_dir, out_dir):
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    benchmarks = summarise(read_tsvs(tsv_dir))
+    benchmarks = summarise(read_tsvs(tsv_dir), read_relatives(Path(tsv_dir) / "relative"))
     if not benchmarks:
         print(f"perfreport: no benchmark results in {tsv_dir}", file=sys.stderr)
         return 65

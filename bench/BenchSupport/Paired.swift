@@ -1,4 +1,8 @@
 public import Benchmark
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Same-run references for the time gate.
 ///
@@ -7,12 +11,26 @@ public import Benchmark
 /// everything alike (fixed CPU work barely moves while memory-heavy work
 /// doubles). So each gated sample is measured between two runs of a
 /// reference doing similar work, and its time over the reference's is
-/// recorded as the `relative` metric, which the gate compares.
+/// written, one line per sample, to a file in RADIO_BENCH_RELATIVE_DIR
+/// (scripts/performance-monitor.sh sets it; scripts/perfreport.py reads it):
+/// package-benchmark's exporter rescales custom metrics by the benchmark's
+/// scaling factor and time unit, which garbles a plain ratio.
 public enum Paired {
-    public static let relative = BenchmarkMetric.custom("relative", polarity: .prefersSmaller, useScalingFactor: false)
+    /// The samples file of this process, opened on first use.
+    nonisolated(unsafe) private static var file: Int32 = -2
 
-    /// `BenchSettings.metrics` plus `relative`.
-    public static let metrics = BenchSettings.metrics + [relative]
+    private static func write(_ line: String) {
+        // Benchmarks run one at a time on one task, so the unsynchronised
+        // `file` is only ever touched by one thread at once.
+        if file == -2 {
+            guard let dir = ProcessInfo.processInfo.environment["RADIO_BENCH_RELATIVE_DIR"] else { file = -1; return }
+            file = open("\(dir)/\(getpid()).tsv", O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
+        }
+        guard file >= 0 else { return }
+        var bytes = Array(line.utf8)
+        bytes.append(UInt8(ascii: "\n"))
+        _ = bytes.withUnsafeBytes { Glibc.write(file, $0.baseAddress, $0.count) }
+    }
 
     /// Records one sample's ratio: `body` (the measured iterations, `count`
     /// of them, taking `bodyTime`) over the reference (`referenceCalls` calls
@@ -22,10 +40,7 @@ public enum Paired {
         let perIteration = bodyTime / count
         let perReference = referenceTime / referenceCalls
         guard perReference > .zero else { return }
-        // The exporter divides every metric by the scaling factor, this one
-        // too (package-benchmark 1.38), so it is recorded multiplied by it.
-        let scale = Double(benchmark.configuration.scalingFactor.rawValue)
-        benchmark.measurement(relative, Int((1000 * scale * (perIteration / perReference)).rounded()))
+        write("\(benchmark.name)\t\(perIteration / perReference)")
     }
 
     /// Alternations of reference and body in the `relative` run.

@@ -47,13 +47,13 @@ let benchmarks: @Sendable () -> Void = {
 
     for round in 1...BenchSettings.rounds {
         let tag = "#\(round)"
-        Benchmark("PublishWithoutSubscribers\(tag)", configuration: .init(metrics: Paired.metrics)) { benchmark in
+        Benchmark("PublishWithoutSubscribers\(tag)") { benchmark in
             publish(TelemetryHub(), benchmark)
         }
 
         for (group, counts) in [("PublishWithSubscribers", [10]), ("PublishWithManySubscribers", [50, 100, 500])] {
             for n in counts {
-                Benchmark("\(group)/Subscribers_\(n)\(tag)", configuration: .init(metrics: Paired.metrics)) { benchmark in
+                Benchmark("\(group)/Subscribers_\(n)\(tag)") { benchmark in
                     let hub = TelemetryHub()
                     let subscriptions = (0..<n).map { _ in hub.subscribe() }
                     publish(hub, benchmark)

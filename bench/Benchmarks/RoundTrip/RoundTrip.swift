@@ -270,7 +270,6 @@ let benchmarks: @Sendable () -> Void = {
     BenchSettings.pinToConfiguredCPU()
     Benchmark.defaultConfiguration = BenchSettings.configuration(scalingFactor: .one, warmupIterations: 3, maxIterations: 100_000)
 
-    let gatedMetrics = Paired.metrics
     let referenceRoundTrip = ReferenceRoundTrip()
     var quiet = SimulatorConfiguration()
     quiet.telemetryHz = 0
@@ -280,7 +279,7 @@ let benchmarks: @Sendable () -> Void = {
         for (command, request) in [("SetPower", power), ("SetChannel", channel), ("GetState", { @Sendable (_: Int) in Request.getState })] {
             // The radio is opened once per benchmark (setup), not per iteration.
             let loop = Fixture()
-            Benchmark("\(command)/loopback\(tag)", configuration: .init(metrics: gatedMetrics, scalingFactor: .kilo),
+            Benchmark("\(command)/loopback\(tag)", configuration: .init(scalingFactor: .kilo),
                       closure: { benchmark in
                 guard let radio = loop.radio else { return }
                 // Matched outside the measured region: a regex per iteration
@@ -298,7 +297,7 @@ let benchmarks: @Sendable () -> Void = {
             }, teardown: { loop.close() })
 
             let pty = Fixture()
-            Benchmark("\(command)/pty\(tag)", configuration: .init(metrics: gatedMetrics), closure: { benchmark in
+            Benchmark("\(command)/pty\(tag)", configuration: .init(), closure: { benchmark in
                 guard let radio = pty.radio, let bare = pty.bare else {
                     benchmark.error("set RADIO_SIM to a built radio-sim (make bench-fast does)")
                     return
@@ -324,7 +323,7 @@ let benchmarks: @Sendable () -> Void = {
             measurements: Measurements(rssiDeciDBm: -712, snrDeciDB: 438, temperatureDeciC: 412,
                                        supplyMillivolts: 13_790, forwardDeciDBm: 198, reflectedDeciDBm: -12))))).frame(sequence: 7)
 
-        Benchmark("Codec/EncodeFrame\(tag)", configuration: .init(metrics: gatedMetrics, scalingFactor: .kilo)) { benchmark in
+        Benchmark("Codec/EncodeFrame\(tag)", configuration: .init(scalingFactor: .kilo)) { benchmark in
             var out: [UInt8] = []
             out.reserveCapacity(Frame.maxWireSize)
             var reference = ReferenceWork()
@@ -337,7 +336,7 @@ let benchmarks: @Sendable () -> Void = {
             }
         }
 
-        Benchmark("Codec/DecodeFrame\(tag)", configuration: .init(metrics: gatedMetrics, scalingFactor: .kilo)) { benchmark in
+        Benchmark("Codec/DecodeFrame\(tag)", configuration: .init(scalingFactor: .kilo)) { benchmark in
             let wire = stateReply.wireBytes
             var decoder = FrameDecoder()
             var reference = ReferenceWork()
