@@ -4,13 +4,16 @@
 SWIFT          ?= swift
 BUILD_FLAGS    ?=
 # System packages the build and tests use. libudev-dev is for device
-# discovery; util-linux gives setpriv, which the permission test uses.
-SYSTEM_PACKAGES := libudev-dev python3 util-linux
+# discovery; util-linux gives setpriv (the permission test) and unshare (the
+# udev rules test); udev gives udevadm; umockdev, its GObject bindings and
+# python3-gi mock USB-serial devices for the discovery tests.
+SYSTEM_PACKAGES := libudev-dev python3 util-linux udev umockdev libumockdev-dev gir1.2-umockdev-1.0 python3-gi
 BIN             = $(shell $(SWIFT) build $(BUILD_FLAGS) --show-bin-path)
 SIM_LINK        = .build/radio-sim.pty
 
 .PHONY: all run test test-unit test-integration test-e2e tsan bench bench-fast bench-slow bench-check \
-        bench-baseline bench-alloc-check bench-gate-demo bench-floor bench-hil build deps vectors vectors-write clean
+        bench-baseline bench-alloc-check bench-gate-demo bench-floor bench-hil build deps vectors vectors-write clean \
+        udev-rules udev-rules-check install-udev
 
 all: build
 
@@ -60,12 +63,39 @@ vectors: deps
 vectors-write:
 	python3 scripts/vectors.py --write
 
-test: deps vectors
+# udev-rules/60-radio.rules and RadioDiscovery's ID table are generated from
+# udev-rules/adapters.tsv; `make test` fails when they are out of date.
+udev-rules:
+	python3 scripts/udev-rules.py --write
+udev-rules-check:
+	python3 scripts/udev-rules.py --check
+
+# Installs the rules and reloads udev; not as root, prints what it would do.
+UDEV_RULES_DIR ?= /etc/udev/rules.d
+install-udev: udev-rules-check
+	@if [ "$$(id -u)" != 0 ]; then \
+	  echo "install-udev: not root; as root it would run:"; \
+	  echo "  install -m 0644 udev-rules/60-radio.rules $(UDEV_RULES_DIR)/60-radio.rules"; \
+	  echo "  udevadm control --reload-rules"; \
+	  echo "  udevadm trigger --action=change --subsystem-match=tty --subsystem-match=usb-serial"; \
+	  echo "so: sudo make install-udev"; \
+	else \
+	  install -D -m 0644 udev-rules/60-radio.rules $(UDEV_RULES_DIR)/60-radio.rules; \
+	  echo "installed $(UDEV_RULES_DIR)/60-radio.rules"; \
+	  if udevadm control --reload-rules 2>/dev/null; then \
+	    udevadm trigger --action=change --subsystem-match=tty --subsystem-match=usb-serial; \
+	    echo "udev reloaded; attached radios re-evaluated (radio-cli list shows them)"; \
+	  else \
+	    echo "udev is not running here: the rules apply from its next start"; \
+	  fi; \
+	fi
+
+test: deps vectors udev-rules-check
 	$(SWIFT) build $(BUILD_FLAGS) --build-tests
 	$(SWIFT) test $(BUILD_FLAGS) --skip-build
 
 # The CI matrix's slices of `make test`.
-test-unit: deps vectors
+test-unit: deps vectors udev-rules-check
 	$(SWIFT) test $(BUILD_FLAGS) --filter 'RadioProtocolTests|LinePacerTests|TelemetryHubTests'
 test-integration: deps
 	$(SWIFT) test $(BUILD_FLAGS) --filter 'RadioDriverTests'

@@ -1,7 +1,8 @@
 // swift-tools-version: 6.1
 // The layers point one way: RadioProtocol (pure) <- RadioSimulator, and
 // RadioProtocol <- RadioDriver (I/O) <- radio-cli. RadioDriver also uses the
-// simulator library for the in-process `sim` and `loop://` ports.
+// simulator library for the in-process `sim` and `loop://` ports, and
+// RadioDiscovery (libudev) for `udev://` ports and reconnecting.
 import PackageDescription
 
 import class Foundation.ProcessInfo
@@ -19,6 +20,7 @@ let package = Package(
         .library(name: "RadioProtocol", targets: ["RadioProtocol"]),
         .library(name: "RadioDriver", targets: ["RadioDriver"]),
         .library(name: "RadioSimulator", targets: ["RadioSimulator"]),
+        .library(name: "RadioDiscovery", targets: ["RadioDiscovery"]),
         .library(name: "RadioBench", targets: ["RadioBench"]),
         .executable(name: "radio-cli", targets: ["radio-cli"]),
         .executable(name: "radio-sim", targets: ["radio-sim"]),
@@ -36,6 +38,10 @@ let package = Package(
         // <termios.h>; posix_openpt, pipe2 and ppoll need _GNU_SOURCE, which
         // Swift's Glibc module lacks. Thin C wrappers, nothing more.
         .target(name: "CRadioSystem"),
+
+        // libudev (Debian: libudev-dev), and radios found and watched through it.
+        .systemLibrary(name: "CUdev", pkgConfig: "libudev", providers: [.apt(["libudev-dev"])]),
+        .target(name: "RadioDiscovery", dependencies: ["CUdev"], swiftSettings: strict),
 
         // A pthread-mutex lock that ThreadSanitizer can see (Locked.swift says why).
         .target(name: "Locking", swiftSettings: strict),
@@ -66,6 +72,7 @@ let package = Package(
             dependencies: [
                 "RadioProtocol",
                 "RadioSimulator",
+                "RadioDiscovery",
                 "CRadioSystem",
                 "Locking",
                 .product(name: "SystemPackage", package: "swift-system"),
@@ -87,6 +94,8 @@ let package = Package(
             dependencies: [
                 "RadioDriver",
                 "RadioBench",
+                "RadioDiscovery",
+                "Locking",
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
@@ -94,7 +103,8 @@ let package = Package(
         ),
 
         .testTarget(name: "RadioProtocolTests", dependencies: ["RadioProtocol"], swiftSettings: strict),
-        .testTarget(name: "RadioDriverTests", dependencies: ["RadioDriver", "RadioSimulator", "RadioBench", "Locking"],
+        .testTarget(name: "RadioDriverTests",
+                    dependencies: ["RadioDriver", "RadioSimulator", "RadioBench", "RadioDiscovery", "Locking"],
                     swiftSettings: strict),
         .testTarget(name: "EndToEndTests", dependencies: ["radio-cli", "radio-sim", "RadioSimulator"],
                     swiftSettings: strict),

@@ -6,7 +6,8 @@ import RadioSimulator
 /// `radio-sim`: a simulated radio behind a pseudo-terminal.
 ///
 /// Prints the slave path as the first line on stdout, then serves until
-/// SIGINT or SIGTERM and exits 0.
+/// SIGINT or SIGTERM and exits 0. SIGUSR1 unplugs it (closes the pty and
+/// removes the link), SIGUSR2 plugs it back in on a new pty.
 @main
 struct RadioSim: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -16,6 +17,11 @@ struct RadioSim: ParsableCommand {
             Prints the pty's slave path (/dev/pts/N) as the first line on stdout, then \
             serves the radio protocol on it until SIGINT or SIGTERM. Point radio-cli at it \
             with --port /dev/pts/N, or at the --link path.
+
+            SIGUSR1 unplugs the radio: the pty closes (a client reads EOF/EIO, as when a \
+            USB adapter is pulled) and the link goes. SIGUSR2 plugs it back in: a new pty, \
+            its path printed as a new line on stdout, and the link pointed at it. The radio \
+            comes back with its power-on settings, like one powered by its USB cable.
             """)
 
     @Option(help: "Also make a symlink at PATH to the slave, removed on exit.")
@@ -62,8 +68,31 @@ struct RadioSim: ParsableCommand {
         sigemptyset(&signals)
         sigaddset(&signals, SIGINT)
         sigaddset(&signals, SIGTERM)
+        sigaddset(&signals, SIGUSR1)
+        sigaddset(&signals, SIGUSR2)
         pthread_sigmask(SIG_BLOCK, &signals, nil)
 
+        var simulator: PtySimulator? = plugIn()
+        while true {
+            var received: Int32 = 0
+            sigwait(&signals, &received)
+            switch received {
+            case SIGUSR1:
+                simulator?.stop()
+                simulator = nil
+                if let link { unlink(link) }
+            case SIGUSR2:
+                if simulator == nil { simulator = plugIn() }
+            default:
+                simulator?.stop()
+                if let link { unlink(link) }
+                throw ExitCode.success
+            }
+        }
+    }
+
+    /// Opens a pty, serves on it, points the link at it and prints its path.
+    func plugIn() -> PtySimulator {
         let simulator: PtySimulator
         do {
             simulator = try PtySimulator(configuration: simulatorConfiguration)
@@ -82,12 +111,7 @@ struct RadioSim: ParsableCommand {
         // Written straight to the descriptor: a parent reading a pipe must get
         // this line now, not when a stdio buffer fills.
         FileHandle.standardOutput.write(Data((simulator.slavePath + "\n").utf8))
-
-        var received: Int32 = 0
-        sigwait(&signals, &received)
-        simulator.stop()
-        if let link { unlink(link) }
-        throw ExitCode.success
+        return simulator
     }
 
     func fail(_ message: String, status: Int32) -> Never {

@@ -1,4 +1,5 @@
 import Foundation
+import RadioDiscovery
 public import RadioSimulator
 
 /// Where the radio is, parsed from a port string as pyserial's
@@ -6,16 +7,20 @@ public import RadioSimulator
 ///
 ///     /dev/ttyUSB0, /dev/pts/5           termios on that tty
 ///     serial:///dev/ttyUSB0?baud=9600    the same, with options
+///     udev://?serial=A1B2C3              the attached radio with that USB serial number
 ///     sim, sim://?telemetry-hz=50        simulator in-process, behind a real pty
 ///     loop://, loop://?seed=7            simulator in-process, through memory
 public enum PortAddress: Hashable, Sendable {
-    case serial(path: String, SerialSettings)
+    case serial(path: String, SerialSettings, reconnect: Bool = true)
+    /// The radio whose USB adapter has this serial number, wherever it is attached.
+    case udev(serial: String, SerialSettings, reconnect: Bool = true)
     case sim(SimulatorConfiguration, SerialSettings)
     case loop(SimulatorConfiguration)
 
     /// The schemes and the query options each takes, for help and errors.
     public static let schemes: [(scheme: String, options: [String])] = [
-        ("serial", ["baud", "rtscts"]),
+        ("serial", ["baud", "rtscts", "reconnect"]),
+        ("udev", ["serial", "baud", "rtscts", "reconnect"]),
         ("sim", ["telemetry-hz", "seed", "baud"]),
         ("loop", ["telemetry-hz", "seed"]),
     ]
@@ -55,6 +60,14 @@ public enum PortAddress: Hashable, Sendable {
             default: throw .invalidPort("rtscts must be on or off, not '\(flow)'")
             }
         }
+        var reconnect = true
+        if let value = options.removeValue(forKey: "reconnect") {
+            switch value {
+            case "1", "true", "on", "yes": reconnect = true
+            case "0", "false", "off", "no": reconnect = false
+            default: throw .invalidPort("reconnect must be on or off, not '\(value)'")
+            }
+        }
         var config = SimulatorConfiguration()
         if let hz = options.removeValue(forKey: "telemetry-hz") {
             guard let v = UInt16(hz), v <= config.maxTelemetryHz else {
@@ -69,7 +82,13 @@ public enum PortAddress: Hashable, Sendable {
         switch scheme {
         case "serial":
             guard !body.isEmpty else { throw .invalidPort("serial:// needs a path, as in serial:///dev/ttyUSB0") }
-            self = .serial(path: body, settings)
+            self = .serial(path: body, settings, reconnect: reconnect)
+        case "udev":
+            guard body.isEmpty else { throw .invalidPort("udev:// takes no host or path, only options: '\(text)'") }
+            guard let serial = options.removeValue(forKey: "serial") else {
+                throw .invalidPort("udev:// needs a serial number, as in udev://?serial=A1B2C3 (radio-cli list shows them)")
+            }
+            self = .udev(serial: serial, settings, reconnect: reconnect)
         case "sim":
             guard body.isEmpty else { throw .invalidPort("sim:// takes no host or path, only options: '\(text)'") }
             self = .sim(config, settings)
@@ -96,16 +115,40 @@ public enum PortAddress: Hashable, Sendable {
     /// Opens the transport this address names.
     public func openTransport() throws(RadioError) -> any RadioTransport {
         switch self {
-        case .serial(let path, let settings): try SerialTransport(path: path, settings: settings)
-        case .sim(let config, let settings): try SimTransport(configuration: config, settings: settings)
-        case .loop(let config): LoopTransport(configuration: config)
+        case .serial(let path, let settings, let reconnect):
+            if !reconnect { return try SerialTransport(path: path, settings: settings) }
+            return try ReconnectingTransport(name: path) { () throws(RadioError) in
+                try SerialTransport(path: path, settings: settings)
+            }
+        case .udev(let serial, let settings, let reconnect):
+            let open = { @Sendable () throws(RadioError) -> any RadioTransport in
+                try SerialTransport(path: try PortAddress.resolve(serial: serial), settings: settings)
+            }
+            if !reconnect { return try open() }
+            return try ReconnectingTransport(name: "udev://?serial=\(serial)", watchHotplug: true, open: open)
+        case .sim(let config, let settings): return try SimTransport(configuration: config, settings: settings)
+        case .loop(let config): return LoopTransport(configuration: config)
         }
+    }
+
+    /// The tty of the attached radio with this USB serial number.
+    static func resolve(serial: String) throws(RadioError) -> String {
+        let radio: AttachedRadio?
+        do {
+            radio = try RadioDiscovery.radio(serialNumber: serial)
+        } catch {
+            throw .notFound("udev://?serial=\(serial) (\(error.description))")
+        }
+        guard let radio else {
+            throw .notFound("udev://?serial=\(serial): no attached radio has that serial number (radio-cli list shows what is attached)")
+        }
+        return radio.path
     }
 
     /// The line rate, where the port is a serial line.
     public var baud: Int? {
         switch self {
-        case .serial(_, let s), .sim(_, let s): s.baud
+        case .serial(_, let s, _), .udev(_, let s, _), .sim(_, let s): s.baud
         case .loop: nil
         }
     }

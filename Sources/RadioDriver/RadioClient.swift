@@ -52,6 +52,8 @@ public final class RadioClient: Sendable {
         public var crcErrors = 0
         public var framingErrors = 0
         public var discardedBytes = 0
+        /// Times the port went away and the transport set out to reopen it.
+        public var disconnections = 0
         public init() {}
     }
 
@@ -365,6 +367,13 @@ final class Shared: Sendable {
                 if wait > .zero { try transport.waitForInput(timeout: wait) }
                 try pump()
             } catch {
+                if case .disconnected(let why) = error, transport.reconnects, !state.withLock({ $0.closed }) {
+                    // The port went away and the transport will reopen it:
+                    // the calls in flight fail now, and the client goes on.
+                    linkLost(error)
+                    telemetry.linkLost(why)
+                    continue
+                }
                 endReason = error
                 break
             }
@@ -460,6 +469,17 @@ final class Shared: Sendable {
             return out
         }
         for (seq, error) in expired { finish(seq, .failure(error)) }
+    }
+
+    /// Fails every call in flight with `reason`, without ending the client,
+    /// and starts a fresh decoder for the reopened port.
+    private func linkLost(_ reason: RadioError) {
+        let waiting: [UInt16] = state.withLock { s in
+            s.statistics.disconnections += 1
+            return Array(s.pending.keys)
+        }
+        input.withLock { $0.decoder = FrameDecoder() }
+        for seq in waiting { finish(seq, .failure(reason)) }
     }
 
     private func failAll(_ reason: RadioError) {

@@ -11,6 +11,10 @@ public enum TelemetryEvent: Hashable, Sendable {
     /// Samples were lost on the line before they reached the driver: the
     /// radio's telemetry sequence jumped by `missed` more than one.
     case gap(missed: Int)
+    /// The link to the radio was lost (`reason` says how); samples resume
+    /// when the client has reconnected. How many were lost meanwhile is
+    /// unknown: the radio's sequence numbers restart or jump.
+    case disconnected(reason: String)
 }
 
 /// The measured quantities a subscriber can watch for change.
@@ -123,6 +127,15 @@ public final class TelemetryHub: Sendable {
         }
     }
 
+    /// Tells every subscriber the link was lost; the next sample starts a
+    /// new sequence (no `.gap` is computed across the outage).
+    public func linkLost(_ reason: String) {
+        state.withLock { s in
+            s.lastSequence = -1
+            for i in s.slots.indices { s.slots[i].mark(.disconnected(reason: reason)) }
+        }
+    }
+
     /// Ends every subscription: each stream finishes after the events it
     /// holds. Used when the client closes.
     public func finishAll() {
@@ -200,6 +213,16 @@ struct Slot {
 
     /// Filters, then buffers one sample or hands it to a waiting reader. No
     /// allocation: the ring exists and events are plain values.
+    /// Buffers a marker event (no filtering) and wakes a waiting reader.
+    mutating func mark(_ event: TelemetryEvent) {
+        if finished { return }
+        push(event)
+        if let waiter, count > 0 || unreportedDrops > 0 {
+            self.waiter = nil
+            waiter.resume(returning: pop())
+        }
+    }
+
     mutating func offer(_ sample: TelemetrySample, missed: Int) {
         if finished { return }
         if missed > 0 { push(.gap(missed: missed)) }

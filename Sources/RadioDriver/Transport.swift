@@ -24,8 +24,13 @@ public protocol RadioTransport: Sendable {
     /// in-memory transport), so the caller can finish the round trip itself
     /// without waking the reader thread.
     var answersInline: Bool { get }
+    /// True when the transport reopens its port after losing it (see
+    /// `ReconnectingTransport`): a `.disconnected` from `read` then fails the
+    /// calls in flight but does not end the client.
+    var reconnects: Bool { get }
 }
 
 extension RadioTransport {
     public var answersInline: Bool { false }
+    public var reconnects: Bool { false }
 }

@@ -91,12 +91,14 @@ struct MonitorSummary: CustomStringConvertible {
     var samples = 0
     var dropped = 0
     var missed = 0
+    var outages = 0
 
     mutating func count(_ event: TelemetryEvent) {
         switch event {
         case .sample: samples += 1
         case .dropped(let n): dropped += n
         case .gap(let n): missed += n
+        case .disconnected: outages += 1
         }
     }
 
@@ -105,6 +107,7 @@ struct MonitorSummary: CustomStringConvertible {
         let rate = seconds > 0 ? Double(samples) / seconds : 0
         return "\(samples) samples in \(formatTenths(Int((seconds * 10).rounded()))) s "
             + "(\(formatTenths(Int((rate * 10).rounded())))/s), \(dropped) dropped here, \(missed) lost on the line"
+            + (outages > 0 ? ", link lost \(outages) time\(outages == 1 ? "" : "s")" : "")
     }
 }
 
@@ -163,6 +166,9 @@ struct MonitorPrinter: Sendable {
             write(json ? "{\"event\":\"dropped\",\"count\":\(n)}\n" : (live ? "\r\u{1B}[K" : "") + "-- \(n) samples dropped (display fell behind)\n")
         case .gap(let n):
             write(json ? "{\"event\":\"gap\",\"missed\":\(n)}\n" : (live ? "\r\u{1B}[K" : "") + "-- \(n) samples lost on the line\n")
+        case .disconnected(let reason):
+            write(json ? "{\"event\":\"disconnected\",\"reason\":\(jsonString(reason))}\n"
+                  : (live ? "\r\u{1B}[K" : "") + "-- link lost (\(reason)); waiting for the radio to come back\n")
         }
     }
 

@@ -118,3 +118,10 @@ enum Trace {
         FileHandle.standardError.write(Data(line.utf8))
     }
 }
+
+/// `text` as a JSON string literal, quotes included.
+func jsonString(_ text: String) -> String {
+    guard let data = try? JSONSerialization.data(withJSONObject: [text], options: [.withoutEscapingSlashes]),
+          let array = String(data: data, encoding: .utf8) else { return "\"\"" }
+    return String(array.dropFirst().dropLast())
+}

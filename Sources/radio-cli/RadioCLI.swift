@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import RadioDiscovery
 import RadioDriver
 import RadioProtocol
 
@@ -8,15 +9,19 @@ struct RadioCLI: AsyncParsableCommand {
         commandName: "radio-cli",
         abstract: "Query and set a lab radio over a serial line.",
         discussion: """
-            PORT is a tty path (/dev/ttyUSB0, /dev/pts/5), serial:///dev/ttyUSB0?baud=9600, \
-            sim (a simulator behind a real pty, in this process), or loop:// (the simulator \
-            through memory). It defaults to $RADIO_PORT, else sim.
+            PORT is a tty path (/dev/ttyUSB0, /dev/radio/SERIAL, /dev/pts/5), \
+            serial:///dev/ttyUSB0?baud=9600, udev://?serial=SERIAL (the attached radio with \
+            that USB serial number: see radio-cli list), sim (a simulator behind a real pty, \
+            in this process), or loop:// (the simulator through memory). It defaults to \
+            $RADIO_PORT, else sim. A tty port that goes away (unplugged) is reopened when it \
+            comes back; add ?reconnect=off to a serial:// or udev:// URL to stop instead.
 
             Exit status (sysexits): 0 ok, 64 usage, 65 bad data (value out of range, garbage \
             from the port), 69 port unavailable or gone, 70 internal error, 75 timeout or port \
             busy (try again), 77 permission denied.
             """,
-        subcommands: [Info.self, GetState.self, SetPower.self, SetChannel.self, Ping.self, Monitor.self, Bench.self])
+        subcommands: [Info.self, GetState.self, SetPower.self, SetChannel.self, Ping.self, Monitor.self, Bench.self,
+                      List.self])
 }
 
 /// Options every subcommand takes.
@@ -68,7 +73,9 @@ struct GlobalOptions: ParsableArguments {
         let settings = SerialSettings(baud: baud, hardwareFlowControl: rtscts)
         let client: RadioClient
         do {
-            client = try RadioClient(port: resolvedPort, settings: settings, options: options)
+            let address = try PortAddress(parsing: resolvedPort, settings: settings)
+            client = try RadioClient(address: address, options: options)
+            warnAboutLatency(address)
         } catch {
             throw Failure(error)
         }
@@ -83,6 +90,19 @@ struct GlobalOptions: ParsableArguments {
         } catch {
             throw Failure(error)
         }
+    }
+}
+
+/// Says so on stderr when the port's USB adapter has a latency timer above
+/// 1 ms (an FTDI's default is 16), which every round trip would wait out.
+func warnAboutLatency(_ address: PortAddress) {
+    let tty: String? = switch address {
+    case .serial(let path, _, _): path
+    case .udev(let serial, _, _): (try? RadioDiscovery.radio(serialNumber: serial))?.map(\.devnode)
+    case .sim, .loop: nil
+    }
+    if let tty, let warning = RadioDiscovery.latencyWarning(forTTY: tty) {
+        FileHandle.standardError.write(Data("radio-cli: warning: \(warning)\n".utf8))
     }
 }
 

@@ -311,3 +311,33 @@ struct BenchEndToEndTests {
         #expect(result.stderr.contains(text))
     }
 }
+
+@Suite("radio-sim unplug and replug", .serialized)
+struct ReplugEndToEndTests {
+    /// radio-sim's SIGUSR1 closes its pty and removes the link, as pulling
+    /// the adapter does; SIGUSR2 opens a new pty behind the same link. A
+    /// monitor on the link reports the outage and carries on.
+    @Test func monitorCarriesOnAcrossAReplug() throws {
+        let link = FileManager.default.temporaryDirectory.appendingPathComponent("radio-\(UUID().uuidString)").path
+        let sim = try SimProcess(["--telemetry-hz", "50", "--link", link])
+        let pid = sim.process.processIdentifier
+        DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(700)) { kill(pid, SIGUSR1) }
+        DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(1400)) { kill(pid, SIGUSR2) }
+        let result = try run("radio-cli", ["monitor", "--duration", "3", "--json", "--port", link])
+        #expect(result.status == 0, "\(result.stderr)")
+        let events = try result.stdout.split(separator: "\n").map { line in
+            try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+        }
+        let outage = try #require(events.firstIndex { $0["event"] as? String == "disconnected" }, "\(result.stdout)")
+        #expect((events[outage]["reason"] as? String)?.contains(link) == true)
+        let before = events[..<outage].filter { $0["seq"] != nil }.count
+        let after = events[(outage + 1)...].filter { $0["seq"] != nil }.count
+        // 50 Hz: about 35 samples before the unplug and 80 after the replug.
+        #expect(before >= 10, "\(before) samples before the unplug")
+        #expect(after >= 10, "\(after) samples after the replug")
+        #expect(events.filter { $0["event"] as? String == "disconnected" }.count == 1)
+        #expect(result.stderr.contains("link lost 1 time"))
+        #expect(sim.stop() == 0)
+        #expect(!FileManager.default.fileExists(atPath: link), "radio-sim removes its link on exit")
+    }
+}

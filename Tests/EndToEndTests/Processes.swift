@@ -21,6 +21,13 @@ struct Finished {
 /// Runs a built product to completion with a hang guard, capturing output.
 func run(_ product: String, _ arguments: [String], environment: [String: String] = [:],
          limit: Duration = .seconds(30)) throws -> Finished {
+    try runProgram(productsDirectory.appendingPathComponent(product).path, arguments, environment: environment, limit: limit)
+}
+
+/// Runs any program to completion with a hang guard, capturing output.
+func runProgram(_ path: String, _ arguments: [String], environment: [String: String] = [:],
+                limit: Duration = .seconds(30)) throws -> Finished {
+    let product = (path as NSString).lastPathComponent
     let dir = FileManager.default.temporaryDirectory.appendingPathComponent("radio-e2e-\(UUID().uuidString)")
     try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
     defer { try? FileManager.default.removeItem(at: dir) }
@@ -28,7 +35,7 @@ func run(_ product: String, _ arguments: [String], environment: [String: String]
     FileManager.default.createFile(atPath: out.path, contents: nil)
     FileManager.default.createFile(atPath: err.path, contents: nil)
     let process = Process()
-    process.executableURL = productsDirectory.appendingPathComponent(product)
+    process.executableURL = URL(fileURLWithPath: path)
     process.arguments = arguments
     var env = ProcessInfo.processInfo.environment
     env.removeValue(forKey: "RADIO_PORT")

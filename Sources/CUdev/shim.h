@@ -1,0 +1,2 @@
+// libudev, from Debian's libudev-dev (pkg-config: libudev).
+#include <libudev.h>

@@ -1,0 +1,158 @@
+import Dispatch
+import Locking
+import RadioDiscovery
+
+/// A serial transport that outlives its port: when the tty goes away (EOF or
+/// EIO: the adapter was unplugged, the simulator closed its pty) it reopens
+/// the same radio as soon as it is back.
+///
+/// - A plain path is polled with backoff (50 ms doubling to 1 s): the same
+///   path is taken to be the same radio, as a `/dev/radio/<serial>` link is.
+/// - A `udev://?serial=` port re-resolves the serial number, and a udev
+///   hotplug monitor wakes the wait the moment a radio is added.
+///
+/// While the port is away, `send` fails at once with `.disconnected`; the
+/// client fails the calls in flight and tells telemetry subscribers
+/// (`TelemetryEvent.disconnected`), then carries on when the port is back.
+public final class ReconnectingTransport: RadioTransport {
+    public let name: String
+    private let reopen: @Sendable () throws(RadioError) -> any RadioTransport
+    private let watchesHotplug: Bool
+
+    private struct State {
+        var current: (any RadioTransport)?
+        var closed = false
+        var nextAttempt: ContinuousClock.Instant = .now
+        var backoff: Duration = ReconnectingTransport.firstBackoff
+        var lastError: RadioError?
+        var hotplug: Task<Void, Never>?
+        var reconnects = 0
+    }
+    private let state: Locked<State>
+    /// Wakes a wait while the port is away (interrupt, hotplug, close).
+    private let wake = DispatchSemaphore(value: 0)
+
+    static let firstBackoff: Duration = .milliseconds(50)
+    static let maxBackoff: Duration = .seconds(1)
+
+    /// Opens the port now; `reopen` opens it again after it went away.
+    public init(name: String, watchHotplug: Bool = false,
+                open: @escaping @Sendable () throws(RadioError) -> any RadioTransport) throws(RadioError) {
+        self.name = name
+        reopen = open
+        watchesHotplug = watchHotplug
+        state = Locked(State(current: try open()))
+    }
+
+    /// How many times the port has been reopened.
+    public var reconnectCount: Int { state.withLock { $0.reconnects } }
+    /// True while the port is away.
+    public var isAway: Bool { state.withLock { $0.current == nil && !$0.closed } }
+
+    public var reconnects: Bool { true }
+
+    public func send(_ bytes: [UInt8], deadline: ContinuousClock.Instant) throws(RadioError) {
+        guard let current = state.withLock({ $0.current }) else { throw awayError() }
+        try current.send(bytes, deadline: deadline)
+    }
+
+    public func waitForInput(timeout: Duration) throws(RadioError) {
+        if let current = state.withLock({ $0.current }) {
+            try current.waitForInput(timeout: timeout)
+            return
+        }
+        // Away: try to reopen when due, else sleep until then (or a wake).
+        let due = state.withLock { $0.closed ? nil : $0.nextAttempt }
+        guard let due else { return }
+        let now = ContinuousClock.now
+        if due > now {
+            _ = wake.wait(timeout: dispatchTime(after: min(timeout, now.duration(to: due))))
+            if ContinuousClock.now < due, state.withLock({ $0.hotplug == nil || $0.closed }) { return }
+        }
+        attemptReopen()
+    }
+
+    public func read(into buffer: UnsafeMutableRawBufferPointer) throws(RadioError) -> Int {
+        guard let current = state.withLock({ $0.current }) else { return 0 }
+        do {
+            return try current.read(into: buffer)
+        } catch {
+            if case .disconnected = error { portWentAway(current, error) }
+            throw error
+        }
+    }
+
+    public func interrupt() {
+        state.withLock { $0.current }?.interrupt()
+        wake.signal()
+    }
+
+    public func close() {
+        let (current, hotplug) = state.withLock { s in
+            s.closed = true
+            defer { s.current = nil; s.hotplug = nil }
+            return (s.current, s.hotplug)
+        }
+        hotplug?.cancel()
+        current?.close()
+        wake.signal()
+    }
+
+    private func awayError() -> RadioError {
+        let last = state.withLock { $0.lastError }
+        if case .disconnected(let why) = last { return .disconnected("\(why); reconnecting") }
+        return .disconnected("\(name) is away; reconnecting")
+    }
+
+    private func portWentAway(_ port: any RadioTransport, _ error: RadioError) {
+        let watch = state.withLock { s -> Bool in
+            guard s.current.map({ $0 as AnyObject === port as AnyObject }) ?? false else { return false }
+            s.current = nil
+            s.lastError = error
+            s.backoff = ReconnectingTransport.firstBackoff
+            s.nextAttempt = .now + s.backoff
+            return watchesHotplug && s.hotplug == nil && !s.closed
+        }
+        port.close()
+        if watch { startHotplugWatch() }
+    }
+
+    private func attemptReopen() {
+        guard state.withLock({ !$0.closed && $0.current == nil }) else { return }
+        do {
+            let port = try reopen()
+            let keep = state.withLock { s -> Bool in
+                guard !s.closed else { return false }
+                s.current = port
+                s.reconnects += 1
+                s.hotplug?.cancel()
+                s.hotplug = nil
+                return true
+            }
+            if !keep { port.close() }
+        } catch {
+            state.withLock { s in
+                s.lastError = .disconnected("\(name): \(error)")
+                s.nextAttempt = .now + s.backoff
+                s.backoff = min(s.backoff * 2, ReconnectingTransport.maxBackoff)
+            }
+        }
+    }
+
+    /// A udev monitor that wakes the wait whenever a radio is added.
+    private func startHotplugWatch() {
+        guard let events = try? RadioDiscovery.hotplugEvents() else { return }
+        let wake = self.wake
+        let task = Task {
+            for await event in events {
+                if case .added = event { wake.signal() }
+            }
+        }
+        let keep = state.withLock { s -> Bool in
+            guard !s.closed, s.current == nil else { return false }
+            s.hotplug = task
+            return true
+        }
+        if !keep { task.cancel() }
+    }
+}
