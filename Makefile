@@ -7,7 +7,7 @@ BUILD_FLAGS    ?=
 # discovery; util-linux gives setpriv (the permission test) and unshare (the
 # udev rules test); udev gives udevadm; umockdev, its GObject bindings and
 # python3-gi mock USB-serial devices for the discovery tests.
-SYSTEM_PACKAGES := libudev-dev python3 util-linux udev umockdev libumockdev-dev gir1.2-umockdev-1.0 python3-gi
+SYSTEM_PACKAGES := libudev-dev pkgconf python3 util-linux udev umockdev libumockdev-dev gir1.2-umockdev-1.0 python3-gi
 BIN             = $(shell $(SWIFT) build $(BUILD_FLAGS) --show-bin-path)
 SIM_LINK        = .build/radio-sim.pty
 
@@ -150,7 +150,8 @@ bench-hil: deps
 
 # The whole suite again under ThreadSanitizer, in its own build folder.
 tsan: deps
-	$(SWIFT) test --sanitize=thread --scratch-path .build-tsan
+	TSAN_OPTIONS="suppressions=$(CURDIR)/scripts/tsan-suppressions.txt $${TSAN_OPTIONS:-}" \
+	  $(SWIFT) test --sanitize=thread --scratch-path .build-tsan
 
 clean:
 	rm -rf .build .build-tsan .build-bench bench/ptyfloor/ptyfloor

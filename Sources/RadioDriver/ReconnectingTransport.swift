@@ -6,8 +6,9 @@ import RadioDiscovery
 /// EIO: the adapter was unplugged, the simulator closed its pty) it reopens
 /// the same radio as soon as it is back.
 ///
-/// - A plain path is polled with backoff (50 ms doubling to 1 s): the same
+/// - A plain path is polled with backoff (50 ms doubling to 250 ms): the same
 ///   path is taken to be the same radio, as a `/dev/radio/<serial>` link is.
+///   A failed open costs microseconds, so the wait never exceeds 250 ms.
 /// - A `udev://?serial=` port re-resolves the serial number, and a udev
 ///   hotplug monitor wakes the wait the moment a radio is added.
 ///
@@ -33,7 +34,7 @@ public final class ReconnectingTransport: RadioTransport {
     private let wake = DispatchSemaphore(value: 0)
 
     static let firstBackoff: Duration = .milliseconds(50)
-    static let maxBackoff: Duration = .seconds(1)
+    static let maxBackoff: Duration = .milliseconds(250)
 
     /// Opens the port now; `reopen` opens it again after it went away.
     public init(name: String, watchHotplug: Bool = false,
