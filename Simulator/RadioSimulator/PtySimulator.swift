@@ -5,7 +5,8 @@ import Darwin
 #endif
 import CRadioSystem
 import Foundation
-import RadioProtocol
+import Locking
+public import RadioProtocol
 import Synchronization
 public import SystemPackage
 
@@ -61,6 +62,18 @@ final class ServeControl: Sendable {
     let frozen = Atomic<Bool>(false)
     let telemetrySent = Atomic<Int>(0)
     let bytesDropped = Atomic<Int>(0)
+    /// The radio as of its last answer, for tests that check what it applied.
+    let snapshot = Locked(RadioSnapshot())
+}
+
+/// What the simulated radio holds, as of the last bytes it handled.
+public struct RadioSnapshot: Sendable, Hashable {
+    public var power = Power(deciDBm: 0)
+    public var channel: UInt16 = 0
+    /// SetPower and SetChannel requests applied (each retry counts).
+    public var appliedCommands = 0
+    public var faults = FaultCounters()
+    public init() {}
 }
 
 /// The simulated radio served on a pty by one thread: it reads requests from
@@ -99,6 +112,10 @@ public final class PtySimulator: Sendable {
     /// a process under SIGSTOP. Requests wait in the pty until `thaw()`.
     /// Telemetry samples made so far, whether or not the pty took them.
     public var telemetrySent: Int { control.telemetrySent.load(ordering: .relaxed) }
+
+    /// The radio's state as of the last request it handled. Updated before
+    /// the answer is written, so a client that has its reply sees it.
+    public var snapshot: RadioSnapshot { control.snapshot.withLock { $0 } }
 
     /// Bytes the pty would not take (nobody reading), and so were lost.
     public var bytesDropped: Int { control.bytesDropped.load(ordering: .relaxed) }
@@ -141,6 +158,11 @@ private struct ServeLoop {
     let clock = ContinuousClock()
     let start: ContinuousClock.Instant
     var nextTelemetry: ContinuousClock.Instant?
+    /// Responses held back by the `delay`/`jitter` faults, by when they go.
+    var delayed: [(due: ContinuousClock.Instant, bytes: [UInt8])] = []
+    /// While set and in the future, a `stall` fault: the radio reads nothing.
+    var stalledUntil: ContinuousClock.Instant?
+    var fragmentRNG: SplitMix64
 
     init(configuration: SimulatorConfiguration, master: FileDescriptor, wake: FileDescriptor, control: ServeControl) {
         engine = SimulatorEngine(configuration: configuration)
@@ -149,21 +171,32 @@ private struct ServeLoop {
         self.control = control
         start = clock.now
         output.reserveCapacity(8192)
-        pacer = configuration.baud.map { LinePacer(baud: $0, now: start) }
+        fragmentRNG = SplitMix64(seed: configuration.seed ^ 0xF4A6_F4A6_F4A6_F4A6)
+        let now = start
+        pacer = configuration.baud.map { LinePacer(baud: $0, now: now) }
     }
 
     mutating func run() {
+        takeSnapshot()
         scheduleTelemetry(from: start)
+        let faults = engine.faults
+        let hangupAt = faults.hangupAfter.map { start + $0 }
         while true {
-            let frozen = control.frozen.load(ordering: .sequentiallyConsistent)
+            if let hangupAt, clock.now >= hangupAt {
+                hangUp()
+                return
+            }
+            let stalled = stalledUntil.map { clock.now < $0 } ?? false
+            if !stalled { stalledUntil = nil }
+            let frozen = control.frozen.load(ordering: .sequentiallyConsistent) || stalled
             var fds = [
                 pollfd(fd: wake.rawValue, events: Int16(POLLIN), revents: 0),
                 pollfd(fd: master.rawValue, events: Int16(frozen ? 0 : POLLIN), revents: 0),
             ]
             var timeout = timespec(tv_sec: 1, tv_nsec: 0)
             var waitForever = true
-            let wake = [nextTelemetry, pacer?.nextEvent].compactMap { $0 }.min()
-            if let next = wake, !frozen {
+            let wake = [nextTelemetry, pacer?.nextEvent, delayed.first?.due, stalledUntil, hangupAt].compactMap { $0 }.min()
+            if let next = wake, !frozen || stalled {
                 let wait = max(clock.now.duration(to: next), .zero)
                 timeout = timespec(tv_sec: Int(wait.components.seconds),
                                    tv_nsec: Int(wait.components.attoseconds / 1_000_000_000))
@@ -186,6 +219,8 @@ private struct ServeLoop {
                     } else {
                         engine.receive(readBuffer[0..<got], into: &produced)
                     }
+                    actOutFaults()
+                    takeSnapshot()
                 } else if got < 0 && errno != EAGAIN && errno != EINTR && errno != EIO {
                     return
                 }
@@ -193,7 +228,10 @@ private struct ServeLoop {
             if pacer != nil {
                 let now = clock.now
                 for bytes in pacer?.arrived(by: now) ?? [] { engine.receive(bytes, into: &produced) }
+                actOutFaults()
+                takeSnapshot()
             }
+            releaseDelayed()
             emitDueTelemetry()
             if pacer != nil {
                 let now = clock.now
@@ -206,6 +244,48 @@ private struct ServeLoop {
             }
             produced.removeAll(keepingCapacity: true)
             flush()
+        }
+    }
+
+    func takeSnapshot() {
+        let radio = engine.radio, faults = engine.faultCounters
+        control.snapshot.withLock { s in
+            s.power = radio.power
+            s.channel = radio.channel
+            s.appliedCommands = radio.appliedCommands
+            s.faults = faults
+        }
+    }
+
+    /// After the engine answered: a `stall` fault stops reading for its
+    /// time; `delay`/`jitter` hold the responses back until they are due.
+    mutating func actOutFaults() {
+        if engine.takeStall() { stalledUntil = clock.now + engine.faults.stallFor }
+        let faults = engine.faults
+        guard !produced.isEmpty, faults.delay > .zero || faults.jitter > .zero else { return }
+        delayed.append((clock.now + engine.responseDelay(), produced))
+        delayed.sort { $0.due < $1.due }
+        produced.removeAll(keepingCapacity: true)
+    }
+
+    /// Moves the held-back responses that are due to the output.
+    mutating func releaseDelayed() {
+        let now = clock.now
+        while let first = delayed.first, first.due <= now {
+            produced.append(contentsOf: first.bytes)
+            delayed.removeFirst()
+        }
+    }
+
+    /// The `hangup` fault: the master side closes, as when the adapter is
+    /// pulled, and the client reads EOF/EIO. The descriptor number stays
+    /// taken (by /dev/null) until `stop()` closes it, so no other open can
+    /// be handed the same number in between.
+    func hangUp() {
+        let null = open("/dev/null", O_RDWR | O_CLOEXEC)
+        if null >= 0 {
+            _ = dup2(null, master.rawValue)
+            _ = close(null)
         }
     }
 
@@ -240,8 +320,12 @@ private struct ServeLoop {
     mutating func flush() {
         var offset = 0
         let fd = master.rawValue
+        let fragment = engine.faults.fragment
         while offset < output.count {
-            let wrote = output.withUnsafeBytes { write(fd, $0.baseAddress! + offset, $0.count - offset) }
+            // The `fragment` fault: writes of 1 to 7 bytes, as a USB-serial
+            // bridge hands over whatever it has.
+            let most = fragment ? 1 + Int(fragmentRNG.next() % 7) : Int.max
+            let wrote = output.withUnsafeBytes { write(fd, $0.baseAddress! + offset, min($0.count - offset, most)) }
             if wrote > 0 {
                 offset += wrote
             } else if wrote < 0 && errno == EINTR {

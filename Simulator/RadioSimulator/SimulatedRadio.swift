@@ -17,6 +17,8 @@ public struct SimulatorConfiguration: Sendable, Hashable {
     /// Emulate a serial line at this rate on the pty (nil: as fast as the
     /// pty goes). Only the pty server uses it.
     public var baud: Int? = nil
+    /// Faults to act out (none by default); see `FaultConfiguration`.
+    public var faults = FaultConfiguration()
 
     public init() {}
 }
@@ -143,31 +145,83 @@ public struct SimulatorEngine: Sendable {
     public private(set) var radio: SimulatedRadio
     private var decoder = FrameDecoder()
     private var scratch: [UInt8] = []
+    private var injector: FaultInjector?
+    /// Set when a `stall` fault fired on the last request; the pty server
+    /// takes it (`takeStall()`) and stops answering for the stall's time.
+    private var stallPending = false
 
     public init(configuration: SimulatorConfiguration) {
         radio = SimulatedRadio(configuration: configuration)
         scratch.reserveCapacity(Frame.maxWireSize)
+        if !configuration.faults.isEmpty {
+            injector = FaultInjector(faults: configuration.faults, seed: configuration.seed)
+        }
     }
 
     public var decoderCounters: FrameDecoder.Counters { decoder.counters }
+
+    /// The faults acted out so far.
+    public var faultCounters: FaultCounters { injector?.counters ?? FaultCounters() }
+
+    /// The configured faults.
+    public var faults: FaultConfiguration { injector?.faults ?? FaultConfiguration() }
+
+    /// True once after a request that fired a `stall` fault.
+    public mutating func takeStall() -> Bool {
+        defer { stallPending = false }
+        return stallPending
+    }
+
+    /// The delay before the next response goes out (`delay` and `jitter`).
+    public mutating func responseDelay() -> Duration { injector?.responseDelay() ?? .zero }
+
+    /// Applies output corruption to `bytes[start...]` (what the radio just sent).
+    public mutating func corruptOutput(_ bytes: inout [UInt8], from start: Int) {
+        injector?.corrupt(&bytes, from: start)
+    }
 
     /// Feeds bytes from the host and appends the wire bytes of every
     /// response to `output`. Corrupt frames are dropped unanswered: the
     /// host cannot trust a sequence number that failed its CRC.
     public mutating func receive<C: Collection>(_ bytes: C, into output: inout [UInt8]) where C.Element == UInt8 {
-        var radio = self.radio
-        decoder.feed(bytes) { event in
-            if case .frame(let frame) = event, let reply = radio.handle(frame) {
-                reply.encode(into: &output)
+        guard var injector else {
+            var radio = self.radio
+            decoder.feed(bytes) { event in
+                if case .frame(let frame) = event, let reply = radio.handle(frame) {
+                    reply.encode(into: &output)
+                }
             }
+            self.radio = radio
+            return
         }
+        // Faults: the line corrupts what the host sent, the radio misses
+        // or mangles frames, and the line corrupts what it sends back.
+        var input = Array(bytes)
+        injector.corrupt(&input)
+        let start = output.count
+        var radio = self.radio
+        var stall = false
+        decoder.feed(input) { event in
+            guard case .frame(let frame) = event, FrameType.isRequest(frame.type) else { return }
+            if injector.chance(injector.faults.dropRequest) {
+                injector.counters.droppedRequests += 1
+                return
+            }
+            if let reply = radio.handle(frame) { injector.emit(reply, into: &output) }
+            if injector.stallNow() { stall = true }
+        }
+        injector.corrupt(&output, from: start)
         self.radio = radio
+        self.injector = injector
+        if stall { stallPending = true }
     }
 
     /// Appends one telemetry frame to `output`.
     public mutating func appendTelemetry(uptimeMillis: UInt32, into output: inout [UInt8]) {
         let sample = radio.telemetry(uptimeMillis: uptimeMillis)
+        let start = output.count
         Message.telemetry(sample).frame(sequence: sample.sequence).encode(into: &output)
+        injector?.corrupt(&output, from: start)
     }
 
     /// Time between telemetry frames, or nil when telemetry is off.

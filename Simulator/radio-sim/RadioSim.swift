@@ -39,7 +39,17 @@ struct RadioSim: ParsableCommand {
     @Option(help: "Emulate a serial line at N baud (8N1): pace what the radio sends and receives at 10 bits per byte.")
     var baud: Int?
 
+    @Option(help: ArgumentHelp(
+        "Faults to act out, reproducible with --seed: corrupt=RATE, drop-request=RATE, drop-response=RATE, "
+            + "duplicate=RATE, garbage=RATE, wrong-seq=RATE, unknown-type=RATE, delay=5ms, jitter=2ms, fragment, "
+            + "stall=CHANCE:DURATION, hangup=DURATION (comma-separated; see docs/RELIABILITY.md).",
+        valueName: "list"))
+    var fault: String?
+
     func validate() throws {
+        if let fault {
+            do { _ = try FaultConfiguration(parsing: fault) } catch { throw ValidationError("--fault: \(error.description)") }
+        }
         if let baud, !(50...20_000_000).contains(baud) {
             throw ValidationError("--baud must be 50...20000000, got \(baud)")
         }
@@ -58,6 +68,7 @@ struct RadioSim: ParsableCommand {
         c.seed = seed
         c.serialNumber = serialNumber
         c.baud = baud
+        if let fault, let faults = try? FaultConfiguration(parsing: fault) { c.faults = faults }
         return c
     }
 

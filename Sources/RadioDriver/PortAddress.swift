@@ -9,6 +9,7 @@ public import RadioSimulator
 ///     serial:///dev/ttyUSB0?baud=9600    the same, with options
 ///     udev://?serial=A1B2C3              the attached radio with that USB serial number
 ///     sim, sim://?telemetry-hz=50        simulator in-process, behind a real pty
+///     sim://?fault=corrupt=0.01,fragment the same, acting out faults (FaultConfiguration)
 ///     loop://, loop://?seed=7            simulator in-process, through memory
 public enum PortAddress: Hashable, Sendable {
     case serial(path: String, SerialSettings, reconnect: Bool = true)
@@ -21,8 +22,8 @@ public enum PortAddress: Hashable, Sendable {
     public static let schemes: [(scheme: String, options: [String])] = [
         ("serial", ["baud", "rtscts", "reconnect"]),
         ("udev", ["serial", "baud", "rtscts", "reconnect"]),
-        ("sim", ["telemetry-hz", "seed", "baud"]),
-        ("loop", ["telemetry-hz", "seed"]),
+        ("sim", ["telemetry-hz", "seed", "baud", "fault"]),
+        ("loop", ["telemetry-hz", "seed", "fault"]),
     ]
 
     /// Parses a port string. `settings` are the line settings to use where
@@ -74,6 +75,13 @@ public enum PortAddress: Hashable, Sendable {
                 throw .invalidPort("telemetry-hz must be 0...\(config.maxTelemetryHz), not '\(hz)'")
             }
             config.telemetryHz = v
+        }
+        if let spec = options.removeValue(forKey: "fault") {
+            do {
+                config.faults = try FaultConfiguration(parsing: spec)
+            } catch {
+                throw .invalidPort("\(error.description) in '\(text)'")
+            }
         }
         if let seed = options.removeValue(forKey: "seed") {
             guard let v = UInt64(seed) else { throw .invalidPort("seed must be an unsigned integer, not '\(seed)'") }

@@ -7,9 +7,14 @@ struct Info: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Identify the radio: model, serial, firmware and ranges.")
     @OptionGroup var global: GlobalOptions
 
+    @Flag(name: .long, help: "Also print the link's counters: requests, retries, timeouts, CRC errors, resyncs, ...")
+    var stats = false
+
     func run() async throws {
-        let (port, id) = try await global.withRadio { r throws(RadioError) in (r.portName, try await r.identify()) }
-        Output.identity(id, port: port, json: global.json)
+        let (port, id, statistics) = try await global.withRadio { r throws(RadioError) in
+            (r.portName, try await r.identify(), r.statistics)
+        }
+        Output.identity(id, port: port, json: global.json, statistics: stats ? statistics : nil)
     }
 }
 
@@ -35,6 +40,9 @@ struct SetPower: AsyncParsableCommand {
         let text = try single(values, name: "power in dBm")
         guard let dBm = Double(text), dBm.isFinite else {
             throw ValidationError("power must be a number in dBm, such as 20 or -3.5, not '\(text)'")
+        }
+        guard (dBm * 10).magnitude <= Double(Int16.max) else {
+            throw ValidationError("power '\(text)' dBm is beyond what the protocol can carry (-3276.8 to 3276.7 dBm)")
         }
         guard (dBm * 10 - (dBm * 10).rounded()).magnitude < 1e-6, let power = Power(dBm: dBm) else {
             throw ValidationError("power '\(text)' is not a multiple of the radio's 0.1 dB step")
@@ -69,7 +77,13 @@ struct SetChannel: AsyncParsableCommand {
 
     func requested() throws -> UInt16 {
         let text = try single(values, name: "channel number")
-        guard let n = Int(text) else { throw ValidationError("channel must be a whole number, not '\(text)'") }
+        guard let n = Int(text) else {
+            let digits = text.drop { $0 == "-" || $0 == "+" }
+            if !digits.isEmpty, digits.allSatisfy(\.isASCII), digits.allSatisfy(\.isNumber) {
+                throw ValidationError("channel \(text) is not a valid channel number (0...65535)")
+            }
+            throw ValidationError("channel must be a whole number, not '\(text)'")
+        }
         guard let channel = UInt16(exactly: n) else {
             throw ValidationError("channel \(n) is not a valid channel number (0...65535)")
         }

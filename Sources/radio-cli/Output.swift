@@ -4,14 +4,19 @@ import RadioProtocol
 
 /// Everything the CLI prints on stdout: text for a person, or one JSON object.
 enum Output {
-    static func identity(_ id: Identity, port: String, json: Bool) {
+    static func identity(_ id: Identity, port: String, json: Bool, statistics: RadioClient.Statistics? = nil) {
+        let counters = statistics.map(Output.counters) ?? []
         if json {
-            emit([
+            var object: [String: Any] = [
                 "port": port, "model": id.model, "serial_number": id.serialNumber,
                 "firmware_version": id.firmwareVersion, "protocol_version": Int(id.protocolVersion),
                 "power_range_dbm": [id.powerRange.lower.dBm, id.powerRange.upper.dBm],
                 "channel_range": [Int(id.channelRange.lower), Int(id.channelRange.upper)],
-            ])
+            ]
+            if statistics != nil {
+                object["stats"] = Dictionary(uniqueKeysWithValues: counters.map { ($0.key, $0.value) })
+            }
+            emit(object)
             return
         }
         table([
@@ -22,7 +27,23 @@ enum Output {
             ("Protocol", "\(id.protocolVersion)"),
             ("Power range", "\(id.powerRange.lower) to \(id.powerRange.upper), 0.1 dB steps"),
             ("Channels", "\(id.channelRange.lower) to \(id.channelRange.upper)"),
-        ])
+        ] + counters.map { ($0.label, "\($0.value)") })
+    }
+
+    /// The client's counters: JSON key, text label, value.
+    static func counters(_ s: RadioClient.Statistics) -> [(key: String, label: String, value: Int)] {
+        [
+            ("requests", "Requests sent", s.requests),
+            ("responses", "Responses matched", s.responses),
+            ("retries", "Retries", s.retries),
+            ("timeouts", "Timeouts", s.timeouts),
+            ("crc_errors", "CRC errors", s.crcErrors),
+            ("framing_errors", "Framing errors (resyncs)", s.framingErrors),
+            ("discarded_bytes", "Bytes discarded", s.discardedBytes),
+            ("unmatched_responses", "Unmatched responses", s.unmatchedResponses),
+            ("telemetry_frames", "Telemetry frames", s.telemetryFrames),
+            ("disconnections", "Disconnections", s.disconnections),
+        ]
     }
 
     static func state(_ s: RadioState, port: String, json: Bool) {

@@ -100,6 +100,12 @@ struct CLIBadInputTests {
         (["set-power", "abc"], "power must be a number"),
         (["set-power", "12.34"], "0.1 dB step"),
         (["set-power", "nan"], "power must be a number"),
+        (["set-power", ""], "power must be a number"),
+        (["set-power", "1e30"], "beyond what the protocol can carry"),
+        (["set-channel", ""], "channel must be a whole number"),
+        (["set-channel", "99999999999999999999"], "not a valid channel number"),
+        (["info", "--port", "sim://?fault=corrupt=2"], "needs a rate in 0...1"),
+        (["info", "--port", "sim://?fault=explode"], "unknown fault 'explode'"),
         (["set-power"], "missing power"),
         (["set-power", "1", "2"], "expected one power"),
         (["set-channel", "x"], "channel must be a whole number"),
@@ -123,6 +129,10 @@ struct CLIBadInputTests {
     @Test func aMissingPortIsUnavailable() throws {
         expectFailure(try run("radio-cli", ["info", "--port", "/dev/ttyNOPE9"]), status: 69,
                       mentioning: "no such port: /dev/ttyNOPE9")
+    }
+
+    @Test func aDirectoryIsNotATty() throws {
+        expectFailure(try run("radio-cli", ["info", "--port", "/tmp"]), status: 69, mentioning: "/tmp is not a tty")
     }
 
     @Test func aFileThatIsNotATtyIsUnavailable() throws {

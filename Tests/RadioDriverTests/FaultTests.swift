@@ -1,0 +1,102 @@
+import Foundation
+import RadioDriver
+import RadioProtocol
+import RadioSimulator
+import Testing
+
+/// Each fault alone, at a rate that makes it frequent, under four tasks of
+/// mixed calls: every call ends within its deadline (plus scheduling slack)
+/// with the right result or a typed error, and no reply reaches the wrong
+/// caller. docs/RELIABILITY.md tabulates what a caller sees for each.
+@Suite("Faults, one at a time")
+struct FaultTests {
+    static let cases: [(spec: String, expectErrors: Bool)] = [
+        ("corrupt=0.02", true),
+        ("drop-request=0.2", true),
+        ("drop-response=0.2", true),
+        ("duplicate=0.5", false),
+        ("garbage=0.3", false),
+        ("wrong-seq=0.2", true),
+        ("unknown-type=0.2", true),
+        ("delay=2ms,jitter=3ms", false),
+        ("fragment", false),
+        ("stall=0.05:60ms", true),
+    ]
+
+    @Test("every call ends in time with the right result or a typed error", arguments: FaultTests.cases.indices)
+    func oneFault(_ index: Int) async throws {
+        let (spec, expectErrors) = Self.cases[index]
+        var config = SimulatorConfiguration()
+        config.telemetryHz = 50
+        config.seed = UInt64(index + 1)
+        config.faults = try FaultConfiguration(parsing: spec)
+        let transport = try SimTransport(configuration: config, settings: SerialSettings())
+        let deadline = Duration.milliseconds(150)
+        let client = RadioClient(transport: transport, options: .init(timeout: deadline, retries: 2))
+        defer { client.close() }
+
+        let outcomes = try await withThrowingTaskGroup(of: [String].self) { group in
+            for task in 0..<4 {
+                group.addTask {
+                    var seen: [String] = []
+                    for i in 0..<60 {
+                        let start = ContinuousClock.now
+                        do throws(RadioError) {
+                            if i % 2 == 0 {
+                                let payload = withUnsafeBytes(of: (UInt8(task), UInt16(i), UInt8(0xFF))) { Array($0) }
+                                guard case .pong(let echo) = try await client.send(.ping(payload)) else {
+                                    seen.append("WRONG")
+                                    continue
+                                }
+                                seen.append(echo == payload ? "ok" : "WRONG")
+                            } else {
+                                let c = UInt16(1 + task * 100 + i)
+                                seen.append(try await client.setChannel(c) == c ? "ok" : "WRONG")
+                            }
+                        } catch {
+                            seen.append(Self.kind(error))
+                        }
+                        if ContinuousClock.now - start > deadline + .seconds(1) { seen.append("LATE") }
+                    }
+                    return seen
+                }
+            }
+            var all: [String] = []
+            for try await s in group { all += s }
+            return all
+        }
+        let counts = Dictionary(grouping: outcomes, by: { $0 }).mapValues(\.count)
+        print("fault \(spec): \(counts.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")); "
+              + "client: \(client.statistics.retries) retries, \(client.statistics.crcErrors) CRC errors, "
+              + "\(client.statistics.unmatchedResponses) unmatched")
+        #expect(counts["WRONG"] == nil, "a reply reached the wrong caller or carried the wrong value")
+        #expect(counts["LATE"] == nil, "a call outlived its deadline")
+        #expect(counts["other"] == nil, "an error other than timeout or garbled")
+        #expect((counts["ok"] ?? 0) > 0)
+        if !expectErrors { #expect(counts["ok"] == 240, "this fault should cost time, not results") }
+    }
+
+    static func kind(_ error: RadioError) -> String {
+        switch error {
+        case .timeout: "timeout"
+        case .noValidResponse: "garbled"
+        case .malformedResponse: "malformed"
+        default: "other"
+        }
+    }
+
+    @Test("hangup: calls fail with disconnected, then the client reconnects when the path returns")
+    func hangup() async throws {
+        var config = SimulatorConfiguration()
+        config.telemetryHz = 0
+        config.faults = try FaultConfiguration(parsing: "hangup=300ms")
+        let sim = try PtySimulator(configuration: config)
+        defer { sim.stop() }
+        let client = try RadioClient(port: "serial://\(sim.slavePath)?reconnect=off", options: .init(timeout: .seconds(2)))
+        defer { client.close() }
+        #expect(try await client.setChannel(5) == 5)
+        try await Task.sleep(for: .milliseconds(500))
+        let error = await expectRadioError { () throws(RadioError) in try await client.state() }
+        #expect(error?.isDisconnected == true, "\(String(describing: error))")
+    }
+}
