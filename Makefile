@@ -1,6 +1,7 @@
 # The two commands: `make run` (a lab session against the simulator) and
 # `make test` (everything CI runs). Both install what they need first.
 
+SHELL          := /bin/bash
 SWIFT          ?= swift
 BUILD_FLAGS    ?=
 # System packages the build and tests use. libudev-dev is for device
@@ -13,7 +14,7 @@ SIM_LINK        = .build/radio-sim.pty
 
 .PHONY: all run test test-unit test-integration test-e2e tsan bench bench-fast bench-slow bench-check \
         bench-baseline bench-alloc-check bench-gate-demo bench-floor bench-hil build deps vectors vectors-write clean \
-        udev-rules udev-rules-check install-udev soak
+        udev-rules udev-rules-check install-udev soak fuzz
 
 all: build
 
@@ -148,6 +149,17 @@ bench-hil: deps
 	  --commands set-power,set-channel,get-state --json > .build/hil.json
 	python3 scripts/perfreport.py hil .build/hil.json performance-reports
 
+# libFuzzer on the frame decoder and message parser (Tests/Fuzz), seeded
+# from docs/vectors.json; crashes and their inputs land in .build-fuzz/.
+FUZZ_TIME ?= 60
+fuzz: deps
+	RADIO_FUZZ=1 $(SWIFT) build -c release --scratch-path .build-fuzz --product fuzz-codec \
+	  -Xswiftc -sanitize=fuzzer,address -Xswiftc -use-ld=lld
+	python3 scripts/fuzz-corpus.py .build-fuzz/corpus
+	cd .build-fuzz && SWIFT_BACKTRACE=enable=no ./release/fuzz-codec corpus -max_total_time=$(FUZZ_TIME) -rss_limit_mb=256 \
+	  -malloc_limit_mb=64 -print_final_stats=1 2>&1 | grep -E '^(#[0-9]+ +DONE|stat::|Done|==|SUMMARY|INFO: seed)' ; \
+	  test $${PIPESTATUS[0]} -eq 0
+
 # The full soak: 100,000 mixed commands through a pty under 1 % byte
 # corruption, 1 % dropped request and response frames, fragmented writes;
 # zero wrong results, zero hangs, flat memory (`make test` runs 1,000).
@@ -164,4 +176,4 @@ tsan: deps
 	  $(SWIFT) test --sanitize=thread --scratch-path .build-tsan
 
 clean:
-	rm -rf .build .build-tsan .build-bench bench/ptyfloor/ptyfloor
+	rm -rf .build .build-tsan .build-bench .build-fuzz bench/ptyfloor/ptyfloor

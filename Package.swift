@@ -111,6 +111,15 @@ let package = Package(
     ]
 )
 
+// The libFuzzer target builds only when asked (`make fuzz` sets RADIO_FUZZ and
+// -sanitize=fuzzer, whose runtime provides main).
+if ProcessInfo.processInfo.environment["RADIO_FUZZ"] != nil {
+    package.targets.append(.target(name: "CFuzz", path: "Tests/Fuzz/CFuzz"))
+    package.targets.append(
+        .executableTarget(name: "fuzz-codec", dependencies: ["RadioProtocol", "CFuzz"], path: "Tests/Fuzz/fuzz-codec",
+                          swiftSettings: strict + [.unsafeFlags(["-parse-as-library"])]))
+}
+
 // Benchmarks (package-benchmark) build only when asked, so that `make test`
 // and CI do not compile the benchmark framework: `make bench` sets this.
 // The plugin finds targets whose folder sits directly in a `Benchmarks` folder.

@@ -277,6 +277,10 @@ def build():
          "error": "malformed_payload"},
         {"name": "error response with extra bytes", "wire": frame_wire(0x82, 1, b"\x01\x00").hex(), "error": "malformed_payload"},
         {"name": "empty response payload (no status)", "wire": frame_wire(0x82, 1, b"").hex(), "error": "malformed_payload"},
+        # A frame may carry 250 payload bytes, but a Ping may carry only 249:
+        # its Pong adds a status byte. (Found by fuzzing the Swift parser.)
+        {"name": "Ping with a 250-byte payload", "wire": frame_wire(0x05, 1, bytes(range(1, 251))).hex(),
+         "error": "malformed_payload"},
     ]
 
     return {

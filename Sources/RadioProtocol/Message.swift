@@ -215,7 +215,11 @@ extension Message {
             case .getState: request = .getState
             case .setPower: request = .setPower(Power(deciDBm: try r.i16(or: malformed)))
             case .setChannel: request = .setChannel(try r.u16(or: malformed))
-            case .ping: request = .ping(r.rest())
+            case .ping:
+                // At most 249 bytes (docs/PROTOCOL.md): the Pong adds a status byte.
+                let bytes = r.rest()
+                guard bytes.count <= Request.maxPingBytes else { throw malformed }
+                request = .ping(bytes)
             case .setTelemetryRate: request = .setTelemetryRate(try r.u16(or: malformed))
             default: throw .unknownType(type)
             }

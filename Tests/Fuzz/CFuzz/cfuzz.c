@@ -1,0 +1,2 @@
+// Declarations only (cfuzz.h); libFuzzer's runtime provides the definition.
+#include "cfuzz.h"
