@@ -56,7 +56,11 @@ struct FaultTests {
                         } catch {
                             seen.append(Self.kind(error))
                         }
-                        if ContinuousClock.now - start > deadline + .seconds(1) { seen.append("LATE") }
+                        // A hang, not lateness, is what this catches: inside the
+                        // parallel `make test`, the end-to-end tests' blocking
+                        // waits can hold the cooperative pool's two threads, and
+                        // a call the reader ended on time resumes seconds later.
+                        if ContinuousClock.now - start > deadline + .seconds(8) { seen.append("LATE") }
                     }
                     return seen
                 }

@@ -87,7 +87,9 @@ struct SoakTests {
             }
             let took = ContinuousClock.now - callStart
             tally.slowest = max(tally.slowest, took)
-            if took > timeout + .seconds(1) { tally.hangs += 1 }
+            // A hang, not lateness (see FaultTests: in the parallel suite a
+            // call ended on time can resume seconds later).
+            if took > timeout + .seconds(8) { tally.hangs += 1 }
             switch verdict {
             case true?: tally.ok += 1
             case false?: tally.wrong += 1
