@@ -89,9 +89,11 @@ struct RadioSim: ParsableCommand {
             sigwait(&signals, &received)
             switch received {
             case SIGUSR1:
+                // The link first: a client retrying it must not reach the
+                // freed pty number, which the kernel may hand to someone else.
+                if let link { unlink(link) }
                 simulator?.stop()
                 simulator = nil
-                if let link { unlink(link) }
             case SIGUSR2:
                 if simulator == nil { simulator = plugIn() }
             default:

@@ -5,33 +5,33 @@ import Testing
 /// The built radio-cli against the built radio-sim, in separate processes.
 @Suite("radio-cli against radio-sim", .serialized)
 struct CLIEndToEndTests {
-    @Test func simPrintsItsPtyAndServesALabSession() throws {
+    @Test func simPrintsItsPtyAndServesALabSession() async throws {
         let sim = try SimProcess()
         #expect(sim.path.hasPrefix("/dev/pts/"))
         let port = ["--port", sim.path]
 
-        let info = try run("radio-cli", ["info"] + port)
+        let info = try await run("radio-cli", ["info"] + port)
         #expect(info.status == 0, "\(info.stderr)")
         #expect(info.stdout.contains("RS-100 Simulated Radio"))
         #expect(info.stdout.contains("-10.0 dBm to 30.0 dBm"))
 
-        let power = try run("radio-cli", ["set-power", "-3.5"] + port)
+        let power = try await run("radio-cli", ["set-power", "-3.5"] + port)
         #expect(power.status == 0, "\(power.stderr)")
         #expect(power.stdout == "power set to -3.5 dBm\n")
 
-        let channel = try run("radio-cli", ["set-channel", "17"] + port)
+        let channel = try await run("radio-cli", ["set-channel", "17"] + port)
         #expect(channel.status == 0, "\(channel.stderr)")
         #expect(channel.stdout == "channel set to 17\n")
 
         // The radio kept its state between the processes.
-        let state = try run("radio-cli", ["get-state", "--json"] + port)
+        let state = try await run("radio-cli", ["get-state", "--json"] + port)
         #expect(state.status == 0, "\(state.stderr)")
         let json = try #require(try JSONSerialization.jsonObject(with: Data(state.stdout.utf8)) as? [String: Any])
         #expect(json["power_dbm"] as? Double == -3.5)
         #expect(json["channel"] as? Int == 17)
         #expect(json["mode"] as? String == "rx")
 
-        let ping = try run("radio-cli", ["ping", "--count", "3", "--interval", "0", "--json"] + port)
+        let ping = try await run("radio-cli", ["ping", "--count", "3", "--interval", "0", "--json"] + port)
         #expect(ping.status == 0, "\(ping.stderr)")
         let pj = try #require(try JSONSerialization.jsonObject(with: Data(ping.stdout.utf8)) as? [String: Any])
         #expect(pj["received"] as? Int == 3)
@@ -40,27 +40,27 @@ struct CLIEndToEndTests {
         #expect(sim.stop() == 0)
     }
 
-    @Test func portComesFromTheEnvironment() throws {
+    @Test func portComesFromTheEnvironment() async throws {
         let sim = try SimProcess()
-        let result = try run("radio-cli", ["set-channel", "5"], environment: ["RADIO_PORT": sim.path])
+        let result = try await run("radio-cli", ["set-channel", "5"], environment: ["RADIO_PORT": sim.path])
         #expect(result.status == 0, "\(result.stderr)")
         #expect(sim.stop() == 0)
     }
 
     @Test(arguments: [SIGINT, SIGTERM])
-    func simExitsCleanlyOnSignalAndRemovesItsLink(_ signal: Int32) throws {
+    func simExitsCleanlyOnSignalAndRemovesItsLink(_ signal: Int32) async throws {
         let link = FileManager.default.temporaryDirectory.appendingPathComponent("radio-link-\(UUID().uuidString)").path
         let sim = try SimProcess(["--link", link, "--telemetry-hz", "100"])
         #expect((try? FileManager.default.destinationOfSymbolicLink(atPath: link)) == sim.path)
-        let info = try run("radio-cli", ["info", "--port", link])
+        let info = try await run("radio-cli", ["info", "--port", link])
         #expect(info.status == 0, "\(info.stderr)")
         #expect(sim.stop(signal: signal) == 0)
         #expect(!FileManager.default.fileExists(atPath: link))
     }
 
-    @Test func traceLogsEveryFrameToStderr() throws {
+    @Test func traceLogsEveryFrameToStderr() async throws {
         let sim = try SimProcess()
-        let result = try run("radio-cli", ["set-channel", "9", "--trace", "--port", sim.path])
+        let result = try await run("radio-cli", ["set-channel", "9", "--trace", "--port", sim.path])
         #expect(result.status == 0)
         #expect(result.stdout == "channel set to 9\n", "trace goes to stderr only")
         let lines = result.stderr.split(separator: "\n")
@@ -85,14 +85,14 @@ struct CLIBadInputTests {
         #expect(result.stderr.contains(text), "'\(result.stderr)' should mention '\(text)'", sourceLocation: sourceLocation)
     }
 
-    @Test func valuesOutsideTheRadiosRangesAreDataErrors() throws {
+    @Test func valuesOutsideTheRadiosRangesAreDataErrors() async throws {
         let sim = try SimProcess()
-        expectFailure(try run("radio-cli", ["set-power", "45", "--port", sim.path]), status: 65,
+        expectFailure(try await run("radio-cli", ["set-power", "45", "--port", sim.path]), status: 65,
                       mentioning: "this radio accepts -10.0 dBm to 30.0 dBm")
-        expectFailure(try run("radio-cli", ["set-power", "-20", "--port", sim.path]), status: 65, mentioning: "out of range")
-        expectFailure(try run("radio-cli", ["set-channel", "0", "--port", sim.path]), status: 65,
+        expectFailure(try await run("radio-cli", ["set-power", "-20", "--port", sim.path]), status: 65, mentioning: "out of range")
+        expectFailure(try await run("radio-cli", ["set-channel", "0", "--port", sim.path]), status: 65,
                       mentioning: "this radio accepts 1 to 1024")
-        expectFailure(try run("radio-cli", ["set-channel", "2000", "--port", sim.path]), status: 65, mentioning: "out of range")
+        expectFailure(try await run("radio-cli", ["set-channel", "2000", "--port", sim.path]), status: 65, mentioning: "out of range")
         #expect(sim.stop() == 0)
     }
 
@@ -120,26 +120,26 @@ struct CLIBadInputTests {
         (["monitor", "--count", "0"], "--count"),
         (["monitor", "--rate", "-1"], "--rate"),
     ])
-    func malformedArgumentsAreUsageErrors(_ arguments: [String], _ text: String) throws {
+    func malformedArgumentsAreUsageErrors(_ arguments: [String], _ text: String) async throws {
         // A working radio, so that only the bad argument can fail the call.
         let port = arguments.contains("--port") || arguments == ["frobnicate"] ? [] : ["--port", "loop://"]
-        expectFailure(try run("radio-cli", arguments + port), status: 64, mentioning: text)
+        expectFailure(try await run("radio-cli", arguments + port), status: 64, mentioning: text)
     }
 
-    @Test func aMissingPortIsUnavailable() throws {
-        expectFailure(try run("radio-cli", ["info", "--port", "/dev/ttyNOPE9"]), status: 69,
+    @Test func aMissingPortIsUnavailable() async throws {
+        expectFailure(try await run("radio-cli", ["info", "--port", "/dev/ttyNOPE9"]), status: 69,
                       mentioning: "no such port: /dev/ttyNOPE9")
     }
 
-    @Test func aDirectoryIsNotATty() throws {
-        expectFailure(try run("radio-cli", ["info", "--port", "/tmp"]), status: 69, mentioning: "/tmp is not a tty")
+    @Test func aDirectoryIsNotATty() async throws {
+        expectFailure(try await run("radio-cli", ["info", "--port", "/tmp"]), status: 69, mentioning: "/tmp is not a tty")
     }
 
-    @Test func aFileThatIsNotATtyIsUnavailable() throws {
-        expectFailure(try run("radio-cli", ["info", "--port", "/etc/hostname"]), status: 69, mentioning: "not a tty")
+    @Test func aFileThatIsNotATtyIsUnavailable() async throws {
+        expectFailure(try await run("radio-cli", ["info", "--port", "/etc/hostname"]), status: 69, mentioning: "not a tty")
     }
 
-    @Test func aPortWithoutPermissionPointsAtTheUdevRuleAndDialout() throws {
+    @Test func aPortWithoutPermissionPointsAtTheUdevRuleAndDialout() async throws {
         guard getuid() == 0 else { return }  // needs root to drop to another user
         let sim = try SimProcess()
         // The binary may sit under a directory 'nobody' cannot enter: copy it.
@@ -152,13 +152,13 @@ struct CLIBadInputTests {
         try FileManager.default.copyItem(atPath: productsDirectory.appendingPathComponent("radio-cli").path, toPath: copy)
         try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: copy)
         // The pty slave is root's, mode 0620: 'nobody' may not open it.
-        let direct = try runAs(copy, ["info", "--port", sim.path])
+        let direct = try await runAs(copy, ["info", "--port", sim.path])
         expectFailure(direct, status: 77, mentioning: "dialout")
         #expect(direct.stderr.contains("permission denied"))
         #expect(sim.stop() == 0)
     }
 
-    func runAs(_ binary: String, _ arguments: [String]) throws -> Finished {
+    func runAs(_ binary: String, _ arguments: [String]) async throws -> Finished {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
         process.arguments = ["--reuid=65534", "--regid=65534", "--clear-groups", binary] + arguments
@@ -173,7 +173,7 @@ struct CLIBadInputTests {
                         stderr: String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self))
     }
 
-    @Test func aPortHeldByAnotherProcessIsBusy() throws {
+    @Test func aPortHeldByAnotherProcessIsBusy() async throws {
         let sim = try SimProcess()
         // Another radio-cli holds the port while it pings for a while.
         let holder = Process()
@@ -182,37 +182,37 @@ struct CLIBadInputTests {
         holder.standardOutput = FileHandle.nullDevice
         try holder.run()
         // Wait until it has the port: its pings then show in the radio's answers.
-        usleep(500_000)
-        expectFailure(try run("radio-cli", ["info", "--port", sim.path]), status: 75, mentioning: "busy")
+        try await Task.sleep(for: .milliseconds(500))
+        expectFailure(try await run("radio-cli", ["info", "--port", sim.path]), status: 75, mentioning: "busy")
         holder.terminate()
         holder.waitUntilExit()
-        let after = try run("radio-cli", ["info", "--port", sim.path])
+        let after = try await run("radio-cli", ["info", "--port", sim.path])
         #expect(after.status == 0, "the port works once released: \(after.stderr)")
         #expect(sim.stop() == 0)
     }
 
-    @Test func aRadioThatDoesNotAnswerTimesOut() throws {
+    @Test func aRadioThatDoesNotAnswerTimesOut() async throws {
         let sim = try SimProcess()
         kill(sim.process.processIdentifier, SIGSTOP)  // alive, silent: hung firmware
-        expectFailure(try run("radio-cli", ["info", "--timeout", "0.3", "--port", sim.path]), status: 75,
+        expectFailure(try await run("radio-cli", ["info", "--timeout", "0.3", "--port", sim.path]), status: 75,
                       mentioning: "timeout: no reply to Identify within 300 ms")
         kill(sim.process.processIdentifier, SIGCONT)
         #expect(sim.stop() == 0)
     }
 
-    @Test func aTtyThatAnswersWithGarbageIsADataError() throws {
+    @Test func aTtyThatAnswersWithGarbageIsADataError() async throws {
         let tty = try GarbageTTY()
         defer { tty.stop() }
-        expectFailure(try run("radio-cli", ["info", "--timeout", "0.3", "--port", tty.path]), status: 65,
+        expectFailure(try await run("radio-cli", ["info", "--timeout", "0.3", "--port", tty.path]), status: 65,
                       mentioning: "no valid reply to Identify")
     }
 }
 
 @Suite("radio-cli monitor", .serialized)
 struct MonitorEndToEndTests {
-    @Test func jsonLinesForJqThenASummary() throws {
+    @Test func jsonLinesForJqThenASummary() async throws {
         let sim = try SimProcess()
-        let result = try run("radio-cli", ["monitor", "--count", "20", "--json", "--telemetry-hz", "100", "--port", sim.path])
+        let result = try await run("radio-cli", ["monitor", "--count", "20", "--json", "--telemetry-hz", "100", "--port", sim.path])
         #expect(result.status == 0, "\(result.stderr)")
         var sequences: [Int] = []
         var announced = 0
@@ -234,9 +234,9 @@ struct MonitorEndToEndTests {
         #expect(sim.stop() == 0)
     }
 
-    @Test func fieldsAndDurationLimitTheOutput() throws {
+    @Test func fieldsAndDurationLimitTheOutput() async throws {
         let sim = try SimProcess(["--telemetry-hz", "50"])
-        let result = try run("radio-cli", ["monitor", "--duration", "0.5", "--fields", "temperature", "--port", sim.path])
+        let result = try await run("radio-cli", ["monitor", "--duration", "0.5", "--fields", "temperature", "--port", sim.path])
         #expect(result.status == 0, "\(result.stderr)")
         let lines = result.stdout.split(separator: "\n")
         #expect(!lines.isEmpty)
@@ -244,7 +244,7 @@ struct MonitorEndToEndTests {
         #expect(sim.stop() == 0)
     }
 
-    @Test func ctrlCStopsCleanlyWithASummary() throws {
+    @Test func ctrlCStopsCleanlyWithASummary() async throws {
         let sim = try SimProcess(["--telemetry-hz", "100"])
         let process = Process()
         process.executableURL = productsDirectory.appendingPathComponent("radio-cli")
@@ -253,7 +253,7 @@ struct MonitorEndToEndTests {
         process.standardOutput = out
         process.standardError = err
         try process.run()
-        usleep(500_000)
+        try await Task.sleep(for: .milliseconds(500))
         kill(process.processIdentifier, SIGINT)
         let output = out.fileHandleForReading.readDataToEndOfFile()
         let errors = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
@@ -264,9 +264,9 @@ struct MonitorEndToEndTests {
         #expect(sim.stop() == 0)
     }
 
-    @Test func aRadioWithTelemetryOffGetsAHint() throws {
+    @Test func aRadioWithTelemetryOffGetsAHint() async throws {
         let sim = try SimProcess(["--telemetry-hz", "0"])
-        let result = try run("radio-cli", ["monitor", "--duration", "0.3", "--port", sim.path])
+        let result = try await run("radio-cli", ["monitor", "--duration", "0.3", "--port", sim.path])
         #expect(result.status == 0)
         #expect(result.stdout.isEmpty)
         #expect(result.stderr.contains("telemetry is off; turn it on with --telemetry-hz N"))
@@ -276,9 +276,9 @@ struct MonitorEndToEndTests {
 
 @Suite("radio-cli bench", .serialized)
 struct BenchEndToEndTests {
-    @Test func jsonReportAgainstASimPty() throws {
+    @Test func jsonReportAgainstASimPty() async throws {
         let sim = try SimProcess()
-        let result = try run("radio-cli", ["bench", "--count", "50", "--warmup", "5", "--json", "--port", sim.path])
+        let result = try await run("radio-cli", ["bench", "--count", "50", "--warmup", "5", "--json", "--port", sim.path])
         #expect(result.status == 0, "\(result.stderr)")
         let object = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
         #expect(object["port"] as? String == sim.path)
@@ -295,10 +295,10 @@ struct BenchEndToEndTests {
         #expect(sim.stop() == 0)
     }
 
-    @Test func anEmulatedLineIsNeverFasterThanItsWireFloor() throws {
+    @Test func anEmulatedLineIsNeverFasterThanItsWireFloor() async throws {
         // At 9600 baud a SetPower and its reply (21 bytes) need 21.9 ms of line time.
         let sim = try SimProcess(["--telemetry-hz", "0", "--baud", "9600"])
-        let result = try run("radio-cli", ["bench", "--count", "5", "--warmup", "1", "--json", "--commands", "set-power",
+        let result = try await run("radio-cli", ["bench", "--count", "5", "--warmup", "1", "--json", "--commands", "set-power",
                                            "--baud", "9600", "--port", sim.path])
         #expect(result.status == 0, "\(result.stderr)")
         let object = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
@@ -314,8 +314,8 @@ struct BenchEndToEndTests {
         (["bench", "--commands", "set-power,bogus"], "unknown command 'bogus'"),
         (["bench", "--count", "0"], "--count"),
     ])
-    func badArguments(_ arguments: [String], _ text: String) throws {
-        let result = try run("radio-cli", arguments + ["--port", "loop://"])
+    func badArguments(_ arguments: [String], _ text: String) async throws {
+        let result = try await run("radio-cli", arguments + ["--port", "loop://"])
         #expect(result.status == 64)
         #expect(result.stdout.isEmpty)
         #expect(result.stderr.contains(text))
@@ -327,13 +327,13 @@ struct ReplugEndToEndTests {
     /// radio-sim's SIGUSR1 closes its pty and removes the link, as pulling
     /// the adapter does; SIGUSR2 opens a new pty behind the same link. A
     /// monitor on the link reports the outage and carries on.
-    @Test func monitorCarriesOnAcrossAReplug() throws {
+    @Test func monitorCarriesOnAcrossAReplug() async throws {
         let link = FileManager.default.temporaryDirectory.appendingPathComponent("radio-\(UUID().uuidString)").path
         let sim = try SimProcess(["--telemetry-hz", "50", "--link", link])
         let pid = sim.process.processIdentifier
         DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(700)) { kill(pid, SIGUSR1) }
         DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(1400)) { kill(pid, SIGUSR2) }
-        let result = try run("radio-cli", ["monitor", "--duration", "3", "--json", "--port", link])
+        let result = try await run("radio-cli", ["monitor", "--duration", "3", "--json", "--port", link])
         #expect(result.status == 0, "\(result.stderr)")
         let events = try result.stdout.split(separator: "\n").map { line in
             try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])

@@ -12,10 +12,10 @@ struct DiscoveryTests {
     static let testbed = root.appendingPathComponent("Tests/umockdev/testbed.py").path
     static let cli = productsDirectory.appendingPathComponent("radio-cli").path
 
-    func underUmockdev(_ arguments: [String]) throws -> Finished {
+    func underUmockdev(_ arguments: [String]) async throws -> Finished {
         try #require(FileManager.default.isExecutableFile(atPath: "/usr/bin/umockdev-wrapper"),
                      "umockdev is not installed: `make deps` installs it")
-        return try runProgram("/usr/bin/umockdev-wrapper", ["/usr/bin/python3", Self.testbed] + arguments)
+        return try await runProgram("/usr/bin/umockdev-wrapper", ["/usr/bin/python3", Self.testbed] + arguments)
     }
 
     func objects(_ text: String) throws -> [[String: Any]] {
@@ -25,8 +25,8 @@ struct DiscoveryTests {
     }
 
     @Test("list --json finds the two radios and nothing else, with their properties")
-    func listsRadios() throws {
-        let done = try underUmockdev([Self.cli, "list"])
+    func listsRadios() async throws {
+        let done = try await underUmockdev([Self.cli, "list"])
         #expect(done.status == 0, "\(done.stderr)")
         let radios = try #require(JSONSerialization.jsonObject(with: Data(done.stdout.utf8)) as? [[String: Any]])
         #expect(radios.compactMap { $0["serial"] as? String } == ["A1B2C3", "CP0042"])
@@ -56,8 +56,8 @@ struct DiscoveryTests {
     }
 
     @Test("list --watch sees a radio plugged in and pulled out")
-    func watchesHotplug() throws {
-        let done = try underUmockdev([Self.cli, "hotplug"])
+    func watchesHotplug() async throws {
+        let done = try await underUmockdev([Self.cli, "hotplug"])
         #expect(done.status == 0, "\(done.stderr)")
         let events = try objects(done.stdout)
         try #require(events.count == 3, "\(done.stdout)")
@@ -74,15 +74,15 @@ struct DiscoveryTests {
     }
 
     @Test("udev:// finds the tty by serial number; an unknown serial is refused by name")
-    func opensBySerial() throws {
+    func opensBySerial() async throws {
         // The mocked tty has no device node to open: reaching "no such port:
         // /dev/ttyUSB0" shows the serial number was resolved to it.
-        let found = try underUmockdev([Self.cli, "run", "info", "--port", "udev://?serial=A1B2C3", "--timeout", "0.3"])
+        let found = try await underUmockdev([Self.cli, "run", "info", "--port", "udev://?serial=A1B2C3", "--timeout", "0.3"])
         #expect(found.status == 69)
         #expect(found.stderr.contains("no such port: /dev/ttyUSB0"), "\(found.stderr)")
         #expect(found.stdout.isEmpty)
 
-        let unknown = try underUmockdev([Self.cli, "run", "info", "--port", "udev://?serial=NOPE", "--timeout", "0.3"])
+        let unknown = try await underUmockdev([Self.cli, "run", "info", "--port", "udev://?serial=NOPE", "--timeout", "0.3"])
         #expect(unknown.status == 69)
         #expect(unknown.stderr.contains("no attached radio has that serial number"), "\(unknown.stderr)")
         #expect(unknown.stderr.split(separator: "\n").count == 1)
@@ -95,10 +95,10 @@ struct DiscoveryTests {
     }
 
     /// What `udevadm test` printed for each device, by syspath.
-    func udevadmTest(_ rules: String) throws -> (status: Int32, byDevice: [String: String], all: String) {
+    func udevadmTest(_ rules: String) async throws -> (status: Int32, byDevice: [String: String], all: String) {
         try #require(FileManager.default.isExecutableFile(atPath: "/usr/bin/umockdev-wrapper"),
                      "umockdev is not installed: `make deps` installs it")
-        let done = try runProgram(Self.udevTest, [rules], limit: .seconds(120))
+        let done = try await runProgram(Self.udevTest, [rules], limit: .seconds(120))
         var byDevice: [String: String] = [:]
         for chunk in done.stdout.components(separatedBy: "### ").dropFirst() {
             let lines = chunk.split(separator: "\n", maxSplits: 1)
@@ -114,8 +114,8 @@ struct DiscoveryTests {
 
     @Test("udevadm accepts the rules, and they do what they say on a mocked FTDI radio",
           .enabled(if: DiscoveryTests.canRunUdevadm, "needs root (a private mount namespace) and udevadm"))
-    func rulesWork() throws {
-        let result = try udevadmTest(Self.root.appendingPathComponent("udev-rules/60-radio.rules").path)
+    func rulesWork() async throws {
+        let result = try await udevadmTest(Self.root.appendingPathComponent("udev-rules/60-radio.rules").path)
         #expect(result.status == 0, "\(result.all.suffix(2000))")
         #expect(ruleErrors(result.all).isEmpty, "\(ruleErrors(result.all))")
 
@@ -136,13 +136,13 @@ struct DiscoveryTests {
 
     @Test("the udevadm check catches a broken rule",
           .enabled(if: DiscoveryTests.canRunUdevadm, "needs root (a private mount namespace) and udevadm"))
-    func brokenRuleIsCaught() throws {
+    func brokenRuleIsCaught() async throws {
         let good = try String(contentsOf: Self.root.appendingPathComponent("udev-rules/60-radio.rules"), encoding: .utf8)
         let broken = FileManager.default.temporaryDirectory.appendingPathComponent("broken-\(UUID().uuidString).rules")
         try good.replacingOccurrences(of: "GROUP=\"dialout\"", with: "GRUOP=\"dialout\"")
             .write(to: broken, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(at: broken) }
-        let result = try udevadmTest(broken.path)
+        let result = try await udevadmTest(broken.path)
         #expect(ruleErrors(result.all).contains { $0.contains("Invalid key 'GRUOP'") }, "\(ruleErrors(result.all))")
     }
 }

@@ -20,13 +20,17 @@ struct Finished {
 
 /// Runs a built product to completion with a hang guard, capturing output.
 func run(_ product: String, _ arguments: [String], environment: [String: String] = [:],
-         limit: Duration = .seconds(30)) throws -> Finished {
-    try runProgram(productsDirectory.appendingPathComponent(product).path, arguments, environment: environment, limit: limit)
+         limit: Duration = .seconds(30)) async throws -> Finished {
+    try await runProgram(productsDirectory.appendingPathComponent(product).path, arguments, environment: environment,
+                         limit: limit)
 }
 
 /// Runs any program to completion with a hang guard, capturing output.
+/// It waits without holding a thread: Swift Testing runs tests on the
+/// cooperative pool (two threads here), and a test blocked in a wait would
+/// starve every other test's tasks for as long as its program runs.
 func runProgram(_ path: String, _ arguments: [String], environment: [String: String] = [:],
-                limit: Duration = .seconds(30)) throws -> Finished {
+                limit: Duration = .seconds(30)) async throws -> Finished {
     let product = (path as NSString).lastPathComponent
     let dir = FileManager.default.temporaryDirectory.appendingPathComponent("radio-e2e-\(UUID().uuidString)")
     try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
@@ -44,12 +48,17 @@ func runProgram(_ path: String, _ arguments: [String], environment: [String: Str
     process.standardInput = FileHandle.nullDevice
     process.standardOutput = try FileHandle(forWritingTo: out)
     process.standardError = try FileHandle(forWritingTo: err)
+    let exited = AsyncStream<Void>.makeStream()
+    process.terminationHandler = { _ in exited.continuation.finish() }
     try process.run()
-    let deadline = ContinuousClock.now + limit
-    while process.isRunning && ContinuousClock.now < deadline { usleep(5_000) }
-    if process.isRunning {
-        process.terminate()
-        process.waitUntilExit()
+    let hung = Task {
+        try await Task.sleep(for: limit)
+        if process.isRunning { process.terminate() }
+        return true
+    }
+    for await _ in exited.stream {}
+    hung.cancel()
+    if (try? await hung.value) == true {
         Issue.record("\(product) \(arguments.joined(separator: " ")) hung for \(limit)")
     }
     process.waitUntilExit()

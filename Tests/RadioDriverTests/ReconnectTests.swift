@@ -31,10 +31,12 @@ struct ReconnectTests {
             self.sim = sim
         }
 
+        /// The link goes first, so that a reconnect attempt can never
+        /// follow it to a pty another test has just been given.
         func unplug() {
+            unlink(link)
             sim?.stop()
             sim = nil
-            unlink(link)
         }
 
         deinit {
