@@ -15,7 +15,8 @@ public import RadioProtocol
 ///     unknown-type=0.01     answer with a message type no protocol version defines
 ///     delay=5ms             hold every response this long
 ///     jitter=2ms            plus up to this much more, at random
-///     fragment              write what the radio sends in pieces of 1 to 7 bytes
+///     fragment              write what the radio sends one byte per write
+///     fragment=random       write it in pieces of 1 to 7 bytes, at random
 ///     stall=0.001:500ms     after a request, with this chance, answer nothing for this long
 ///     hangup=10s            close the pty after this long, like a pulled adapter
 ///
@@ -31,7 +32,9 @@ public struct FaultConfiguration: Sendable, Hashable {
     public var unknownType = 0.0
     public var delay: Duration = .zero
     public var jitter: Duration = .zero
-    public var fragment = false
+    /// Largest piece per write when fragmenting: 1 (byte by byte) or 7
+    /// (random 1...7); nil writes whole.
+    public var fragment: Int?
     public var stallChance = 0.0
     public var stallFor: Duration = .zero
     public var hangupAfter: Duration?
@@ -80,8 +83,11 @@ public struct FaultConfiguration: Sendable, Hashable {
             case "jitter": jitter = try duration()
             case "hangup": hangupAfter = try duration()
             case "fragment":
-                guard value == nil else { throw ParseError(description: "fault 'fragment' takes no value") }
-                fragment = true
+                switch value {
+                case nil: fragment = 1
+                case "random": fragment = 7
+                default: throw ParseError(description: "fault 'fragment' takes no value, or 'random'")
+                }
             case "stall":
                 guard let value, let colon = value.firstIndex(of: ":"),
                       let chance = Double(value[..<colon]), chance.isFinite, (0...1).contains(chance),

@@ -322,9 +322,9 @@ private struct ServeLoop {
         let fd = master.rawValue
         let fragment = engine.faults.fragment
         while offset < output.count {
-            // The `fragment` fault: writes of 1 to 7 bytes, as a USB-serial
-            // bridge hands over whatever it has.
-            let most = fragment ? 1 + Int(fragmentRNG.next() % 7) : Int.max
+            // The `fragment` fault: one byte per write, or 1 to 7 at random,
+            // as a USB-serial bridge hands over whatever it has.
+            let most = fragment.map { 1 + Int(fragmentRNG.next() % UInt64($0)) } ?? Int.max
             let wrote = output.withUnsafeBytes { write(fd, $0.baseAddress! + offset, min($0.count - offset, most)) }
             if wrote > 0 {
                 offset += wrote

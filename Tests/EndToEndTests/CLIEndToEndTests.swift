@@ -432,3 +432,32 @@ final class LineProcess: @unchecked Sendable {
         }
     }
 }
+
+@Suite("radio-sim --fault")
+struct SimFaultEndToEndTests {
+    @Test func aRadioThatDropsEveryResponseTimesOut() async throws {
+        let sim = try SimProcess(["--telemetry-hz", "0", "--fault", "drop-response=1"])
+        let result = try await run("radio-cli", ["set-channel", "5", "--timeout", "0.3", "--port", sim.path])
+        #expect(result.status == 75, "\(result.stderr)")
+        #expect(result.stderr.contains("timeout"))
+        #expect(result.stdout.isEmpty)
+        #expect(sim.stop() == 0)
+    }
+
+    @Test func aRadioOnANoisyLineStillAnswers() async throws {
+        let sim = try SimProcess(["--telemetry-hz", "100", "--seed", "3",
+                                  "--fault", "garbage=0.5,duplicate=0.5,fragment,delay=1ms,jitter=1ms"])
+        let result = try await run("radio-cli", ["info", "--stats", "--json", "--port", sim.path])
+        #expect(result.status == 0, "\(result.stderr)")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
+        let stats = try #require(object["stats"] as? [String: Int])
+        #expect(stats["responses"] == 1)
+        #expect(sim.stop() == 0)
+    }
+
+    @Test func aBadFaultSpecIsAUsageError() async throws {
+        let result = try await run("radio-sim", ["--fault", "corrupt=lots"])
+        #expect(result.status == 64)
+        #expect(result.stderr.contains("needs a rate in 0...1"))
+    }
+}

@@ -20,6 +20,7 @@ struct FaultTests {
         ("unknown-type=0.2", true),
         ("delay=2ms,jitter=3ms", false),
         ("fragment", false),
+        ("fragment=random", false),
         ("stall=0.05:60ms", true),
     ]
 

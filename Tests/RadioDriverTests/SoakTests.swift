@@ -6,7 +6,7 @@ import Testing
 
 /// Mixed commands through a real pty to a simulator acting out faults: 1 %
 /// of bytes corrupted (both ways), 1 % of request frames and 1 % of
-/// response frames dropped, every write fragmented. Every success is checked
+/// response frames dropped, every write fragmented at random (1–7 bytes). Every success is checked
 /// against what the simulator holds at that moment.
 ///
 /// `make test` runs 1,000 commands; `make soak` runs 100,000
@@ -36,7 +36,7 @@ struct SoakTests {
         var config = SimulatorConfiguration()
         config.telemetryHz = 20
         config.seed = 7
-        config.faults = try FaultConfiguration(parsing: "corrupt=0.01,drop-request=0.01,drop-response=0.01,fragment")
+        config.faults = try FaultConfiguration(parsing: "corrupt=0.01,drop-request=0.01,drop-response=0.01,fragment=random")
         let transport = try SimTransport(configuration: config, settings: SerialSettings())
         let sim = transport.simulator
         // 5 ms per attempt (a pty answers in well under 1 ms), 3 attempts:
