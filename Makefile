@@ -7,8 +7,10 @@ BUILD_FLAGS    ?=
 # System packages the build and tests use. libudev-dev is for device
 # discovery; util-linux gives setpriv (the permission test) and unshare (the
 # udev rules test); udev gives udevadm; umockdev, its GObject bindings and
-# python3-gi mock USB-serial devices for the discovery tests.
-SYSTEM_PACKAGES := libudev-dev pkgconf python3 util-linux udev umockdev libumockdev-dev gir1.2-umockdev-1.0 python3-gi
+# python3-gi mock USB-serial devices for the discovery tests; ser2net is the
+# real serial-port server the tcp:// and rfc2217:// tests run against.
+SYSTEM_PACKAGES := libudev-dev pkgconf python3 util-linux udev umockdev libumockdev-dev gir1.2-umockdev-1.0 python3-gi \
+                   ser2net
 BIN             = $(shell $(SWIFT) build $(BUILD_FLAGS) --show-bin-path)
 SIM_LINK        = .build/radio-sim.pty
 

@@ -8,6 +8,8 @@ public import RadioSimulator
 ///     /dev/ttyUSB0, /dev/pts/5           termios on that tty
 ///     serial:///dev/ttyUSB0?baud=9600    the same, with options
 ///     udev://?serial=A1B2C3              the attached radio with that USB serial number
+///     tcp://host:port                    raw TCP to a serial-port server (ser2net `tcp`)
+///     rfc2217://host:port?baud=115200    telnet + RFC 2217 line settings (ser2net `telnet(rfc2217)`)
 ///     sim, sim://?telemetry-hz=50        simulator in-process, behind a real pty
 ///     sim://?fault=corrupt=0.01,fragment the same, acting out faults (FaultConfiguration)
 ///     loop://, loop://?seed=7            simulator in-process, through memory
@@ -15,6 +17,9 @@ public enum PortAddress: Hashable, Sendable {
     case serial(path: String, SerialSettings, reconnect: Bool = true)
     /// The radio whose USB adapter has this serial number, wherever it is attached.
     case udev(serial: String, SerialSettings, reconnect: Bool = true)
+    /// A serial-port server on the network: raw TCP, or RFC 2217 when
+    /// `rfc2217` (then `setControl` says whether to set flow control).
+    case network(host: String, port: UInt16, rfc2217: Bool, SerialSettings, setControl: Bool = true, reconnect: Bool = true)
     case sim(SimulatorConfiguration, SerialSettings)
     case loop(SimulatorConfiguration)
 
@@ -22,6 +27,8 @@ public enum PortAddress: Hashable, Sendable {
     public static let schemes: [(scheme: String, options: [String])] = [
         ("serial", ["baud", "rtscts", "reconnect"]),
         ("udev", ["serial", "baud", "rtscts", "reconnect"]),
+        ("tcp", ["reconnect"]),
+        ("rfc2217", ["baud", "control", "reconnect"]),
         ("sim", ["telemetry-hz", "seed", "baud", "fault"]),
         ("loop", ["telemetry-hz", "seed", "fault"]),
     ]
@@ -54,21 +61,9 @@ public enum PortAddress: Hashable, Sendable {
             guard let b = Int(baud), b > 0 else { throw .invalidPort("baud must be a positive integer, not '\(baud)'") }
             settings.baud = b
         }
-        if let flow = options.removeValue(forKey: "rtscts") {
-            switch flow {
-            case "1", "true", "on", "yes": settings.hardwareFlowControl = true
-            case "0", "false", "off", "no": settings.hardwareFlowControl = false
-            default: throw .invalidPort("rtscts must be on or off, not '\(flow)'")
-            }
-        }
-        var reconnect = true
-        if let value = options.removeValue(forKey: "reconnect") {
-            switch value {
-            case "1", "true", "on", "yes": reconnect = true
-            case "0", "false", "off", "no": reconnect = false
-            default: throw .invalidPort("reconnect must be on or off, not '\(value)'")
-            }
-        }
+        if let flow = try PortAddress.flag("rtscts", &options) { settings.hardwareFlowControl = flow }
+        let reconnect = try PortAddress.flag("reconnect", &options) ?? true
+        let setControl = try PortAddress.flag("control", &options) ?? true
         var config = SimulatorConfiguration()
         if let hz = options.removeValue(forKey: "telemetry-hz") {
             guard let v = UInt16(hz), v <= config.maxTelemetryHz else {
@@ -97,6 +92,10 @@ public enum PortAddress: Hashable, Sendable {
                 throw .invalidPort("udev:// needs a serial number, as in udev://?serial=A1B2C3 (radio-cli list shows them)")
             }
             self = .udev(serial: serial, settings, reconnect: reconnect)
+        case "tcp", "rfc2217":
+            let (host, port) = try PortAddress.hostAndPort(body, in: text)
+            self = .network(host: host, port: port, rfc2217: scheme == "rfc2217", settings, setControl: setControl,
+                            reconnect: reconnect)
         case "sim":
             guard body.isEmpty else { throw .invalidPort("sim:// takes no host or path, only options: '\(text)'") }
             self = .sim(config, settings)
@@ -104,6 +103,29 @@ public enum PortAddress: Hashable, Sendable {
             guard body.isEmpty else { throw .invalidPort("loop:// takes no host or path, only options: '\(text)'") }
             self = .loop(config)
         }
+    }
+
+    /// An on/off option taken out of `options`; nil when absent.
+    private static func flag(_ key: String, _ options: inout [String: String]) throws(RadioError) -> Bool? {
+        guard let value = options.removeValue(forKey: key) else { return nil }
+        switch value {
+        case "1", "true", "on", "yes": return true
+        case "0", "false", "off", "no": return false
+        default: throw .invalidPort("\(key) must be on or off, not '\(value)'")
+        }
+    }
+
+    /// "host:port", "[::1]:port".
+    static func hostAndPort(_ body: String, in text: String) throws(RadioError) -> (String, UInt16) {
+        var host = Substring(body)
+        if host.hasSuffix("/") { host.removeLast() }
+        guard let colon = host.lastIndex(of: ":"), let port = UInt16(host[host.index(after: colon)...]), port > 0 else {
+            throw .invalidPort("'\(text)' needs a host and a port, as in tcp://lab-pc:2001")
+        }
+        var name = host[..<colon]
+        if name.hasPrefix("[") && name.hasSuffix("]") { name = name.dropFirst().dropLast() }
+        guard !name.isEmpty else { throw .invalidPort("'\(text)' needs a host before the port") }
+        return (String(name), port)
     }
 
     private static func parseQuery(_ query: String, allowed: [String], in text: String) throws(RadioError) -> [String: String] {
@@ -134,6 +156,14 @@ public enum PortAddress: Hashable, Sendable {
             }
             if !reconnect { return try open() }
             return try ReconnectingTransport(name: "udev://?serial=\(serial)", watchHotplug: true, open: open)
+        case .network(let host, let port, let rfc2217, let settings, let setControl, let reconnect):
+            let name = "\(rfc2217 ? "rfc2217" : "tcp")://\(host.contains(":") ? "[\(host)]" : host):\(port)"
+            let open = { @Sendable () throws(RadioError) -> any RadioTransport in
+                try SocketTransport(host: host, port: port, rfc2217: rfc2217 ? settings.baud : nil,
+                                    setControl: setControl, name: name)
+            }
+            if !reconnect { return try open() }
+            return try ReconnectingTransport(name: name, open: open)
         case .sim(let config, let settings): return try SimTransport(configuration: config, settings: settings)
         case .loop(let config): return LoopTransport(configuration: config)
         }
@@ -157,6 +187,7 @@ public enum PortAddress: Hashable, Sendable {
     public var baud: Int? {
         switch self {
         case .serial(_, let s, _), .udev(_, let s, _), .sim(_, let s): s.baud
+        case .network(_, _, let rfc2217, let s, _, _): rfc2217 ? s.baud : nil
         case .loop: nil
         }
     }

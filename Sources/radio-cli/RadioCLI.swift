@@ -99,7 +99,7 @@ func warnAboutLatency(_ address: PortAddress) {
     let tty: String? = switch address {
     case .serial(let path, _, _): path
     case .udev(let serial, _, _): (try? RadioDiscovery.radio(serialNumber: serial))?.map(\.devnode)
-    case .sim, .loop: nil
+    case .sim, .loop, .network: nil
     }
     if let tty, let warning = RadioDiscovery.latencyWarning(forTTY: tty) {
         FileHandle.standardError.write(Data("radio-cli: warning: \(warning)\n".utf8))

@@ -29,6 +29,19 @@ struct LoopAndAddressTests {
         #expect(try await radio.setChannel(3) == 3)
     }
 
+    @Test func networkPortStringsParse() throws {
+        #expect(try PortAddress(parsing: "tcp://lab-pc:2000")
+            == .network(host: "lab-pc", port: 2000, rfc2217: false, SerialSettings()))
+        #expect(try PortAddress(parsing: "rfc2217://[::1]:2001?baud=9600&control=off&reconnect=off")
+            == .network(host: "::1", port: 2001, rfc2217: true, SerialSettings(baud: 9600), setControl: false, reconnect: false))
+        #expect(try PortAddress(parsing: "rfc2217://10.0.0.5:2001?baud=57600").baud == 57600)
+        #expect(try PortAddress(parsing: "tcp://lab-pc:2000").baud == nil)
+        for bad in ["tcp://lab-pc", "tcp://:2000", "tcp://lab-pc:0", "tcp://lab-pc:99999", "tcp://lab-pc:2000?baud=9600",
+                    "rfc2217://lab-pc:2001?control=maybe"] {
+            #expect(throws: RadioError.self, "\(bad)") { try PortAddress(parsing: bad) }
+        }
+    }
+
     @Test func portStringsParse() throws {
         #expect(try PortAddress(parsing: "/dev/ttyUSB0") == .serial(path: "/dev/ttyUSB0", SerialSettings()))
         #expect(try PortAddress(parsing: "serial:///dev/ttyUSB0?baud=9600&rtscts=on")
