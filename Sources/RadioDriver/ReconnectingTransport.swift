@@ -84,8 +84,14 @@ public final class ReconnectingTransport: RadioTransport {
     }
 
     public func interrupt() {
-        state.withLock { $0.current }?.interrupt()
-        wake.signal()
+        // The semaphore only wakes a wait while the port is away; signalling
+        // it on every interrupt while connected would bank wake-ups that a
+        // later outage then spins through.
+        if let current = state.withLock({ $0.current }) {
+            current.interrupt()
+        } else {
+            wake.signal()
+        }
     }
 
     public func close() {
