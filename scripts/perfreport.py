@@ -117,6 +117,11 @@ def median(values):
     return v[n // 2] if n % 2 else (v[n // 2 - 1] + v[n // 2]) / 2
 
 
+def present(entries, key):
+    """The values of `key` in the entries that have one."""
+    return [e[key] for e in entries if e.get(key) is not None]
+
+
 def summarise(tsvs, relatives=None):
     """Merges the rounds of each benchmark ("SetPower/pty#3"): percentiles are
     the median over rounds, p50_min_ns the fastest round's p50, and malloc
@@ -132,17 +137,17 @@ def summarise(tsvs, relatives=None):
     for name, entries in sorted(grouped.items()):
         merged = {"rounds": len(entries)}
         for key in ("p50_ns", "p90_ns", "p99_ns"):
-            values = [e[key] for e in entries if e.get(key) is not None]
+            values = present(entries, key)
             if values:
                 merged[key] = median(values)
                 if key == "p50_ns":
                     merged["p50_min_ns"] = min(values)
                     merged["p50_rounds_ns"] = values
         for key in ("mallocs_p50", "mallocs_p99", "malloc_bytes_p50"):
-            values = [e[key] for e in entries if e.get(key) is not None]
+            values = present(entries, key)
             if values:
                 merged[key] = max(values)
-        relatives = [e["relative"] for e in entries if e.get("relative") is not None]
+        relatives = present(entries, "relative")
         if relatives:
             merged["relative"] = median(relatives)
             merged["relative_rounds"] = relatives
@@ -327,20 +332,20 @@ def cmd_baseline(out_path, run_paths):
         entries = [r["benchmarks"][name] for r in runs if name in r["benchmarks"]]
         m = {}
         for key in ("p50_ns", "p90_ns", "p99_ns"):
-            values = [e[key] for e in entries if e.get(key) is not None]
+            values = present(entries, key)
             if values:
                 m[key] = median(values)
         # What the gate compares: each run's fastest round, median over runs
         # (the fastest round of all runs was tried: one rare fast mode then
         # set a bar that unchanged code misses by 1.8-2.4x).
-        fastest = [e["p50_min_ns"] for e in entries if e.get("p50_min_ns") is not None]
+        fastest = present(entries, "p50_min_ns")
         if fastest:
             m["p50_min_ns"] = median(fastest)
-        relatives = [e["relative"] for e in entries if e.get("relative") is not None]
+        relatives = present(entries, "relative")
         if relatives:
             m["relative"] = median(relatives)
         for key in ("mallocs_p50", "mallocs_p99", "malloc_bytes_p50"):
-            values = [e[key] for e in entries if e.get(key) is not None]
+            values = present(entries, key)
             if values:
                 m[key] = max(values)
         m["runs"] = len(entries)
