@@ -22,6 +22,7 @@ let package = Package(
         .library(name: "RadioSimulator", targets: ["RadioSimulator"]),
         .library(name: "RadioDiscovery", targets: ["RadioDiscovery"]),
         .library(name: "RadioBench", targets: ["RadioBench"]),
+        .library(name: "RadioDaemon", targets: ["RadioDaemon"]),
         .executable(name: "radio-cli", targets: ["radio-cli"]),
         .executable(name: "radio-sim", targets: ["radio-sim"]),
     ],
@@ -82,6 +83,11 @@ let package = Package(
         // Round-trip measurement for `radio-cli bench` (and the benchmarks):
         // runs commands against any port and keeps HdrHistograms.
         .target(
+            name: "RadioDaemon",
+            dependencies: ["RadioDriver", "RadioProtocol", "CRadioSystem", "Locking"],
+            swiftSettings: strict
+        ),
+        .target(
             name: "RadioBench",
             dependencies: [
                 "RadioDriver",
@@ -94,6 +100,7 @@ let package = Package(
             dependencies: [
                 "RadioDriver",
                 "RadioBench",
+                "RadioDaemon",
                 "RadioDiscovery",
                 "Locking",
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
@@ -104,7 +111,7 @@ let package = Package(
 
         .testTarget(name: "RadioProtocolTests", dependencies: ["RadioProtocol"], swiftSettings: strict),
         .testTarget(name: "RadioDriverTests",
-                    dependencies: ["RadioDriver", "RadioSimulator", "RadioBench", "RadioDiscovery", "Locking"],
+                    dependencies: ["RadioDriver", "RadioSimulator", "RadioBench", "RadioDiscovery", "RadioDaemon", "Locking"],
                     swiftSettings: strict),
         .testTarget(name: "EndToEndTests", dependencies: ["radio-cli", "radio-sim", "RadioSimulator"],
                     swiftSettings: strict),

@@ -21,6 +21,7 @@ COMMANDS = {"identify": 0x01, "set_power": 0x02, "set_channel": 0x03,
 STATUS = {"ok": 0, "out_of_range": 1, "busy": 2, "unknown_command": 3,
           "malformed": 4, "unsupported_version": 5, "hardware_fault": 6}
 TELEMETRY = 0x40
+LINK = 0x41
 
 
 def crc16_ccitt_false(data: bytes) -> int:
@@ -187,6 +188,9 @@ def encode_message(msg, seq):
         return t, seq, p
     if kind == "telemetry":
         return TELEMETRY, msg["sequence"], struct.pack("<I", msg["uptime_ms"]) + measurements(msg["measurements"])
+    if kind == "link":
+        # §6.4: u8 state (0 down, 1 up), then the reason as UTF-8; sequence 0.
+        return LINK, 0, bytes([1 if msg["up"] else 0]) + msg["reason"].encode()
     raise ValueError(kind)
 
 
@@ -218,6 +222,8 @@ MESSAGES = [
     ("Busy", 11, {"kind": "response", "command": "get_state", "status": "busy"}),
     ("Unknown command reply", 12, {"kind": "response", "command": "ping", "status": "unknown_command"}),
     ("Telemetry", None, {"kind": "telemetry", "sequence": 513, "uptime_ms": 123456, "measurements": M1}),
+    ("Link down (from a sharing daemon)", None, {"kind": "link", "up": False, "reason": "/dev/ttyUSB0: EOF"}),
+    ("Link up", None, {"kind": "link", "up": True, "reason": ""}),
     ("Sequence 0xFFFF", 0xFFFF, {"kind": "request", "command": "ping", "data": "ab"}),
     ("Ping, 249-byte payload (largest frame)", 13,
      {"kind": "request", "command": "ping", "data": bytes((i % 255) + 1 for i in range(249)).hex()}),
@@ -279,6 +285,9 @@ def build():
         {"name": "empty response payload (no status)", "wire": frame_wire(0x82, 1, b"").hex(), "error": "malformed_payload"},
         # A frame may carry 250 payload bytes, but a Ping may carry only 249:
         # its Pong adds a status byte. (Found by fuzzing the Swift parser.)
+        {"name": "Link notice with state 2", "wire": frame_wire(LINK, 0, b"\x02").hex(), "error": "malformed_payload"},
+        {"name": "Link notice with no payload", "wire": frame_wire(LINK, 0, b"").hex(), "error": "malformed_payload"},
+        {"name": "Link notice with invalid UTF-8", "wire": frame_wire(LINK, 0, b"\x00\xc3").hex(), "error": "malformed_payload"},
         {"name": "Ping with a 250-byte payload", "wire": frame_wire(0x05, 1, bytes(range(1, 251))).hex(),
          "error": "malformed_payload"},
     ]

@@ -10,6 +10,7 @@ public import RadioSimulator
 ///     udev://?serial=A1B2C3              the attached radio with that USB serial number
 ///     tcp://host:port                    raw TCP to a serial-port server (ser2net `tcp`)
 ///     rfc2217://host:port?baud=115200    telnet + RFC 2217 line settings (ser2net `telnet(rfc2217)`)
+///     unix:///run/radio.sock             a sharing daemon's Unix socket (radio-cli serve)
 ///     sim, sim://?telemetry-hz=50        simulator in-process, behind a real pty
 ///     sim://?fault=corrupt=0.01,fragment the same, acting out faults (FaultConfiguration)
 ///     loop://, loop://?seed=7            simulator in-process, through memory
@@ -20,6 +21,8 @@ public enum PortAddress: Hashable, Sendable {
     /// A serial-port server on the network: raw TCP, or RFC 2217 when
     /// `rfc2217` (then `setControl` says whether to set flow control).
     case network(host: String, port: UInt16, rfc2217: Bool, SerialSettings, setControl: Bool = true, reconnect: Bool = true)
+    /// A Unix-domain socket on this host: a sharing daemon (`radio-cli serve`).
+    case unix(path: String, reconnect: Bool = true)
     case sim(SimulatorConfiguration, SerialSettings)
     case loop(SimulatorConfiguration)
 
@@ -29,6 +32,7 @@ public enum PortAddress: Hashable, Sendable {
         ("udev", ["serial", "baud", "rtscts", "reconnect"]),
         ("tcp", ["reconnect"]),
         ("rfc2217", ["baud", "control", "reconnect"]),
+        ("unix", ["reconnect"]),
         ("sim", ["telemetry-hz", "seed", "baud", "fault"]),
         ("loop", ["telemetry-hz", "seed", "fault"]),
     ]
@@ -96,6 +100,11 @@ public enum PortAddress: Hashable, Sendable {
             let (host, port) = try PortAddress.hostAndPort(body, in: text)
             self = .network(host: host, port: port, rfc2217: scheme == "rfc2217", settings, setControl: setControl,
                             reconnect: reconnect)
+        case "unix":
+            guard body.hasPrefix("/") else {
+                throw .invalidPort("unix:// needs an absolute socket path, as in unix:///run/radio.sock")
+            }
+            self = .unix(path: body, reconnect: reconnect)
         case "sim":
             guard body.isEmpty else { throw .invalidPort("sim:// takes no host or path, only options: '\(text)'") }
             self = .sim(config, settings)
@@ -164,6 +173,13 @@ public enum PortAddress: Hashable, Sendable {
             }
             if !reconnect { return try open() }
             return try ReconnectingTransport(name: name, open: open)
+        case .unix(let path, let reconnect):
+            let name = "unix://\(path)"
+            let open = { @Sendable () throws(RadioError) -> any RadioTransport in
+                try SocketTransport(unixPath: path, name: name)
+            }
+            if !reconnect { return try open() }
+            return try ReconnectingTransport(name: name, open: open)
         case .sim(let config, let settings): return try SimTransport(configuration: config, settings: settings)
         case .loop(let config): return LoopTransport(configuration: config)
         }
@@ -188,7 +204,7 @@ public enum PortAddress: Hashable, Sendable {
         switch self {
         case .serial(_, let s, _), .udev(_, let s, _), .sim(_, let s): s.baud
         case .network(_, _, let rfc2217, let s, _, _): rfc2217 ? s.baud : nil
-        case .loop: nil
+        case .loop, .unix: nil
         }
     }
 }

@@ -243,6 +243,9 @@ final class Shared: Sendable {
         var nextSequence: UInt16 = 1
         var closed = false
         var disconnected: RadioError?
+        /// Set while a sharing daemon reports its radio link down (a Link
+        /// notice): calls fail at once, as they do while a local port is away.
+        var upstreamAway: RadioError?
         var readerWakeAt: ContinuousClock.Instant?
         /// close() ran on the reader thread, so the reader closes the port.
         var closeTransportOnExit = false
@@ -271,6 +274,7 @@ final class Shared: Sendable {
         let registered: Result<UInt16, RadioError> = state.withLock { s in
             if s.closed { return .failure(.closed) }
             if let gone = s.disconnected { return .failure(gone) }
+            if let away = s.upstreamAway { return .failure(away) }
             // 65,535 numbers and far fewer calls in flight: this ends quickly.
             var seq = s.nextSequence
             while seq == 0 || s.pending[seq] != nil { seq &+= 1 }
@@ -435,6 +439,10 @@ final class Shared: Sendable {
                 telemetry.publish(sample)
                 return
             }
+            if case .success(.link(let notice)) = message {
+                upstreamLink(notice)
+                return
+            }
             guard FrameType.isResponse(frame.type) else { return }
             let command = Command(rawValue: frame.type & ~FrameType.responseFlag)
             let outcome: Shared.Outcome
@@ -476,10 +484,31 @@ final class Shared: Sendable {
     private func linkLost(_ reason: RadioError) {
         let waiting: [UInt16] = state.withLock { s in
             s.statistics.disconnections += 1
+            // A daemon we reconnect to says again if its radio is away.
+            s.upstreamAway = nil
             return Array(s.pending.keys)
         }
         input.withLock { $0.decoder = FrameDecoder() }
         for seq in waiting { finish(seq, .failure(reason)) }
+    }
+
+    /// A sharing daemon's radio link went down or came back. Down is what a
+    /// local reconnecting port going away is: the calls in flight fail, new
+    /// calls fail at once until it is up, and subscribers get `.disconnected`.
+    private func upstreamLink(_ notice: LinkNotice) {
+        guard !notice.isUp else {
+            state.withLock { $0.upstreamAway = nil }
+            return
+        }
+        let why = "\(transport.name): the daemon lost its radio (\(notice.reason.isEmpty ? "no reason given" : notice.reason)); it is reconnecting"
+        let waiting: [UInt16] = state.withLock { s in
+            let first = s.upstreamAway == nil
+            s.upstreamAway = .disconnected(why)
+            if first { s.statistics.disconnections += 1 }
+            return Array(s.pending.keys)
+        }
+        for seq in waiting { finish(seq, .failure(.disconnected(why))) }
+        telemetry.linkLost(why)
     }
 
     private func failAll(_ reason: RadioError) {

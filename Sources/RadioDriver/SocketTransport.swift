@@ -26,9 +26,35 @@ public final class SocketTransport: RadioTransport {
     /// How long a connect may take.
     public static let connectTimeout: Duration = .seconds(3)
 
-    public init(host: String, port: UInt16, rfc2217 baud: Int?, setControl: Bool = true, name: String) throws(RadioError) {
+    public convenience init(host: String, port: UInt16, rfc2217 baud: Int?, setControl: Bool = true,
+                            name: String) throws(RadioError) {
+        try self.init(connected: try SocketTransport.connect(host: host, port: port, name: name),
+                      rfc2217: baud, setControl: setControl, name: name)
+    }
+
+    /// A Unix-domain stream socket: a sharing daemon on this host
+    /// (`radio-cli serve --listen unix:PATH`).
+    public convenience init(unixPath path: String, name: String) throws(RadioError) {
+        let fd = radio_unix_connect(path)
+        guard fd >= 0 else {
+            let e = errno
+            switch e {
+            case ENOENT: throw .notFound("\(name) (no such socket: is the daemon running?)")
+            case ECONNREFUSED: throw .notFound("\(name) (connection refused: a stale socket, the daemon is gone)")
+            case EACCES, EPERM: throw .permissionDenied(name)
+            case ENAMETOOLONG: throw .invalidPort("socket path too long (at most 107 bytes): \(path)")
+            case ENOTSOCK: throw .notFound("\(name) (not a socket)")
+            default: throw .system("connecting to \(name)", Errno(rawValue: e))
+            }
+        }
+        _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
+        try self.init(connected: fd, rfc2217: nil, setControl: false, name: name)
+    }
+
+    /// Takes over a connected socket.
+    private init(connected fd: Int32, rfc2217 baud: Int?, setControl: Bool, name: String) throws(RadioError) {
         self.name = name
-        fd = try SocketTransport.connect(host: host, port: port, name: name)
+        self.fd = fd
         var pipe: [Int32] = [0, 0]
         guard Glibc.pipe(&pipe) == 0 else {
             Glibc.close(fd)

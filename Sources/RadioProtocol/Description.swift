@@ -53,6 +53,7 @@ extension Message: CustomStringConvertible {
         case .request(let r): r.description
         case .response(let r): r.description
         case .telemetry(let t): "Telemetry uptime=\(t.uptimeMillis) ms \(t.measurements)"
+        case .link(let n): n.isUp ? "Link up" : "Link down: \(n.reason)"
         }
     }
 }

@@ -30,6 +30,9 @@ public struct Command: RawRepresentable, Hashable, Sendable, CustomStringConvert
 public enum FrameType {
     public static let responseFlag: UInt8 = 0x80
     public static let telemetry: UInt8 = 0x40
+    /// A sharing daemon's notice that its link to the radio went down or
+    /// came back (docs/PROTOCOL.md §6.4).
+    public static let link: UInt8 = 0x41
     public static func isRequest(_ type: UInt8) -> Bool { type >= 0x01 && type <= 0x3F }
     public static func isTelemetry(_ type: UInt8) -> Bool { type >= 0x40 && type <= 0x7F }
     public static func isResponse(_ type: UInt8) -> Bool { type & responseFlag != 0 }
@@ -133,6 +136,23 @@ public enum Message: Hashable, Sendable {
     case request(Request)
     case response(Response)
     case telemetry(TelemetrySample)
+    /// From a sharing daemon, not a radio: its radio link went down or came back.
+    case link(LinkNotice)
+}
+
+/// A sharing daemon's notice about its own link to the radio (frame type
+/// 0x41). While the link is down the daemon answers requests `busy`.
+public struct LinkNotice: Hashable, Sendable {
+    public var isUp: Bool
+    /// Why the link went down (UTF-8, at most `LinkNotice.maxReasonBytes`).
+    public var reason: String
+
+    public static let maxReasonBytes = Frame.maxPayload - 1
+
+    public init(isUp: Bool, reason: String = "") {
+        self.isUp = isUp
+        self.reason = reason
+    }
 }
 
 /// Why an intact frame did not parse as a message.
@@ -198,6 +218,18 @@ extension Message {
             seq = sample.sequence
             w.u32(sample.uptimeMillis)
             w.measurements(sample.measurements)
+        case .link(let notice):
+            type = FrameType.link
+            seq = 0
+            w.u8(notice.isUp ? 1 : 0)
+            // Cut at a character boundary so the payload stays valid UTF-8.
+            var reason = Array(notice.reason.utf8)
+            if reason.count > LinkNotice.maxReasonBytes {
+                var end = LinkNotice.maxReasonBytes
+                while end > 0 && reason[end] & 0xC0 == 0x80 { end -= 1 }
+                reason.removeSubrange(end...)
+            }
+            w.bytes(reason)
         }
         return Frame(type: type, sequence: seq, payload: w.buffer)
     }
@@ -230,6 +262,10 @@ extension Message {
             let m = try r.measurements(or: malformed)
             try r.expectEnd(or: malformed)
             self = .telemetry(TelemetrySample(sequence: frame.sequence, uptimeMillis: uptime, measurements: m))
+        } else if type == FrameType.link {
+            let state = try r.u8(or: malformed)
+            guard state <= 1, let reason = String(validating: r.rest(), as: UTF8.self) else { throw malformed }
+            self = .link(LinkNotice(isUp: state == 1, reason: reason))
         } else if FrameType.isResponse(type) {
             let command = Command(rawValue: type & ~FrameType.responseFlag)
             let status = Status(rawValue: try r.u8(or: malformed))

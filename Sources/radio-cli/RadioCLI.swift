@@ -20,7 +20,7 @@ struct RadioCLI: AsyncParsableCommand {
             from the port), 69 port unavailable or gone, 70 internal error, 75 timeout or port \
             busy (try again), 77 permission denied.
             """,
-        subcommands: [Info.self, GetState.self, SetPower.self, SetChannel.self, Ping.self, Monitor.self, Bench.self,
+        subcommands: [Info.self, GetState.self, SetPower.self, SetChannel.self, Ping.self, Monitor.self, Bench.self, Load.self, Serve.self,
                       List.self])
 }
 
@@ -99,7 +99,7 @@ func warnAboutLatency(_ address: PortAddress) {
     let tty: String? = switch address {
     case .serial(let path, _, _): path
     case .udev(let serial, _, _): (try? RadioDiscovery.radio(serialNumber: serial))?.map(\.devnode)
-    case .sim, .loop, .network: nil
+    case .sim, .loop, .network, .unix: nil
     }
     if let tty, let warning = RadioDiscovery.latencyWarning(forTTY: tty) {
         FileHandle.standardError.write(Data("radio-cli: warning: \(warning)\n".utf8))

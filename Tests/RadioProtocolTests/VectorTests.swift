@@ -71,6 +71,8 @@ func message(_ json: Any?) -> Message? {
     case "telemetry":
         return .telemetry(TelemetrySample(sequence: UInt16(int(m["sequence"])), uptimeMillis: UInt32(int(m["uptime_ms"])),
                                           measurements: measurements(m["measurements"])))
+    case "link":
+        return .link(LinkNotice(isUp: m["up"] as? Bool ?? false, reason: m["reason"] as? String ?? ""))
     case "request":
         switch m["command"] as? String {
         case "identify": return .request(.identify)

@@ -32,4 +32,15 @@ int radio_ppoll(struct pollfd *fds, unsigned long nfds, const struct timespec *t
 /// open(path, O_RDWR | O_NOCTTY | O_CLOEXEC): the pty slave, for the simulator.
 int radio_open_noctty(const char *path);
 
+/// A connected AF_UNIX stream socket (close-on-exec, blocking), or -1 with
+/// errno (ENAMETOOLONG when the path does not fit a sockaddr_un).
+int radio_unix_connect(const char *path);
+
+/// A listening AF_UNIX stream socket bound to `path` (close-on-exec,
+/// non-blocking), or -1 with errno. The caller removes a stale file first.
+int radio_unix_listen(const char *path, int backlog);
+
+/// The process id at the other end of a Unix socket (SO_PEERCRED), or -1.
+int radio_peer_pid(int fd);
+
 #endif

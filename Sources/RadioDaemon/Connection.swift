@@ -1,0 +1,111 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Locking
+
+/// One client's socket and the bytes waiting to go to it.
+///
+/// The radio thread writes replies and telemetry straight to the socket
+/// while nothing is queued; what the socket does not take waits here, up to
+/// a limit, and the client loop sends it as the socket drains. A client
+/// whose queue would pass the limit is not keeping up: it is marked to be
+/// disconnected, so it can never hold up the radio or the other clients.
+final class Connection: Sendable {
+    let id: Int
+    /// Only read or closed under `out`'s lock, so no write can reach a
+    /// descriptor number the kernel has handed to someone else.
+    private let fd: Int32
+    /// "127.0.0.1:40122", "unix (pid 1234)".
+    let peer: String
+
+    private struct Outbound {
+        var queue: [UInt8] = []
+        var offset = 0
+        var closed = false
+        /// Why the loop must disconnect this client, once set.
+        var kick: String?
+        var pending: Int { queue.count - offset }
+    }
+    private let out = Locked(Outbound())
+
+    init(id: Int, fd: Int32, peer: String) {
+        self.id = id
+        self.fd = fd
+        self.peer = peer
+    }
+
+    var descriptor: Int32 { fd }
+    var hasQueued: Bool { out.withLock { $0.pending > 0 } }
+    var kickReason: String? { out.withLock { $0.kick } }
+    var queuedBytes: Int { out.withLock { $0.pending } }
+
+    /// Sends `bytes` now or queues them. Returns true when the client loop
+    /// must look at this client (bytes newly queued, or it must go).
+    func deliver(_ bytes: [UInt8], limit: Int) -> Bool {
+        out.withLock { o -> Bool in
+            if o.closed || o.kick != nil { return false }
+            var start = 0
+            if o.pending == 0 {
+                o.queue.removeAll(keepingCapacity: true)
+                o.offset = 0
+                let n = bytes.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL | MSG_DONTWAIT)) }
+                if n == bytes.count { return false }
+                if n < 0 {
+                    let e = errno
+                    if e != EAGAIN && e != EINTR {
+                        o.kick = "connection lost (\(String(cString: strerror(e))))"
+                        return true
+                    }
+                } else {
+                    start = n
+                }
+            }
+            let wasEmpty = o.pending == 0
+            if o.pending + bytes.count - start > limit {
+                o.kick = "not reading: \(o.pending + bytes.count - start) bytes would wait, over the \(limit)-byte limit (--client-queue)"
+                return true
+            }
+            o.queue.append(contentsOf: bytes[start...])
+            return wasEmpty
+        }
+    }
+
+    /// Sends what is queued, as far as the socket takes it. Returns why the
+    /// client must go, or nil.
+    func flush() -> String? {
+        out.withLock { o -> String? in
+            while o.pending > 0 && !o.closed {
+                let n = o.queue.withUnsafeBytes { b in
+                    send(fd, b.baseAddress! + o.offset, o.pending, Int32(MSG_NOSIGNAL | MSG_DONTWAIT))
+                }
+                if n > 0 {
+                    o.offset += n
+                    continue
+                }
+                let e = errno
+                if n < 0 && (e == EAGAIN || e == EINTR) { break }
+                return "connection lost (\(String(cString: strerror(e))))"
+            }
+            if o.pending == 0 {
+                o.queue.removeAll(keepingCapacity: o.queue.capacity <= 65536)
+                o.offset = 0
+            } else if o.offset > 65536 {
+                o.queue.removeFirst(o.offset)
+                o.offset = 0
+            }
+            return nil
+        }
+    }
+
+    /// Closes the socket; later deliveries are dropped.
+    func close() {
+        out.withLock { o in
+            guard !o.closed else { return }
+            o.closed = true
+            o.queue = []
+            o.offset = 0
+            _ = shutdown(fd, Int32(SHUT_RDWR))
+            _ = Glibc.close(fd)
+        }
+    }
+}

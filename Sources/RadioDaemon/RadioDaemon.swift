@@ -1,0 +1,477 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CRadioSystem
+import Dispatch
+import Foundation
+import Locking
+public import RadioDriver
+import RadioProtocol
+
+/// Shares one radio among many clients that speak the radio's own framed
+/// protocol (docs/PROTOCOL.md §11), over TCP and Unix sockets.
+///
+/// Two threads: the *client loop* (`run`) accepts connections, reads
+/// requests and forwards them to the radio with sequence numbers rewritten;
+/// the *radio thread* reads the radio and sends each response to the client
+/// that asked, with the client's own sequence number, and every unsolicited
+/// frame (telemetry) to every client. Writes to clients never block: see
+/// `Connection`.
+public final class RadioDaemon: Sendable {
+    public struct Options: Sendable {
+        /// Bytes that may wait for one client before it is disconnected as
+        /// not keeping up.
+        public var clientQueueBytes = 256 * 1024
+        /// Requests one client may have at the radio at once; more are
+        /// answered `busy` without reaching it.
+        public var maxInFlightPerClient = 64
+        public var maxClients = 256
+        /// How long an unanswered request is remembered. Far longer than any
+        /// caller's deadline; a reply later than this is dropped.
+        public var forgetAfter: Duration = .seconds(10)
+        /// Listen on non-loopback addresses.
+        public var allowRemote = false
+        /// One line per event worth a log line (connections, the radio link).
+        public var log: @Sendable (String) -> Void = { _ in }
+        public init() {}
+    }
+
+    /// Counters since the daemon started.
+    public struct Statistics: Sendable, Hashable {
+        public var clientsAccepted = 0
+        public var clientsRefused = 0
+        /// Requests forwarded to the radio.
+        public var requests = 0
+        /// Responses delivered to the client that asked.
+        public var responses = 0
+        /// Radio responses that matched no request in flight (late,
+        /// duplicated), or whose client had left: dropped.
+        public var unmatched = 0
+        /// Unsolicited frames from the radio, each sent to every client.
+        public var telemetryFrames = 0
+        /// Requests answered `busy` by the daemon itself (radio link down,
+        /// client over its in-flight limit, radio not taking bytes).
+        public var busyReplies = 0
+        /// Clients disconnected because they did not read.
+        public var slowClients = 0
+        /// Frames from clients that were not requests: dropped.
+        public var ignoredFrames = 0
+        public var clientDecodeErrors = 0
+        public var radioDecodeErrors = 0
+        /// Requests forgotten unanswered (see `Options.forgetAfter`).
+        public var expired = 0
+        public var outages = 0
+        public init() {}
+    }
+
+    private struct State {
+        var stopping = false
+        /// Why `run` returns with an error (the radio is gone for good).
+        var failure: ServeError?
+        /// Why the radio link is down, while it is.
+        var linkDown: String?
+        var linkDownSince: ContinuousClock.Instant?
+    }
+
+    /// The connections, for the radio thread to find by id or send to all.
+    private struct Registry {
+        var byID: [Int: Connection] = [:]
+        var all: [Connection] = []
+    }
+
+    private struct RadioInput {
+        var decoder = FrameDecoder()
+        /// Freed in deinit.
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 16 * 1024, alignment: 1)
+    }
+
+    private let transport: any RadioTransport
+    private let listeners: [Listener]
+    private let options: Options
+    private let wake: (read: Int32, write: Int32)
+    private let state = Locked(State())
+    private let stats = Locked(Statistics())
+    private let registry = Locked(Registry())
+    private let map = Locked(SequenceMap())
+    private let radioInput = Locked(RadioInput())
+    private let radioDone = DispatchSemaphore(value: 0)
+
+    /// Opens the listeners. The daemon does not own `transport`: the caller
+    /// closes it after `run` returns.
+    public init(transport: any RadioTransport, listen addresses: [ListenAddress], options: Options = Options()) throws(ServeError) {
+        self.transport = transport
+        self.options = options
+        var opened: [Listener] = []
+        for address in addresses {
+            do {
+                opened.append(try Listener.open(address, allowRemote: options.allowRemote))
+            } catch {
+                for l in opened { RadioDaemon.close(l) }
+                throw error
+            }
+        }
+        listeners = opened
+        var pipe: [Int32] = [0, 0]
+        guard radio_pipe2(&pipe, O_NONBLOCK | O_CLOEXEC) == 0 else {
+            let e = errno
+            for l in opened { RadioDaemon.close(l) }
+            throw .system("pipe", e)
+        }
+        wake = (pipe[0], pipe[1])
+    }
+
+    deinit {
+        radioInput.withLock { $0.buffer.deallocate() }
+        Glibc.close(wake.read)
+        Glibc.close(wake.write)
+    }
+
+    /// What clients pass as --port, one per listener.
+    public var urls: [String] { listeners.map(\.url) }
+
+    public var statistics: Statistics { stats.withLock { $0 } }
+
+    /// Ends `run`: from a signal handler's queue, or any thread.
+    public func stop() {
+        state.withLock { $0.stopping = true }
+        wakeLoop()
+        transport.interrupt()
+    }
+
+    private func wakeLoop() {
+        var one: UInt8 = 1
+        _ = Glibc.write(wake.write, &one, 1)
+    }
+
+    // MARK: Client loop
+
+    private struct Client {
+        let connection: Connection
+        var decoder = FrameDecoder()
+        var requests = 0
+    }
+
+    /// Serves until `stop()`, or until the radio is gone for good (a port
+    /// that does not reconnect). Returns nil after a clean stop.
+    public func run() -> ServeError? {
+        let radioThread = Thread { [self] in
+            radioLoop()
+            radioDone.signal()
+        }
+        radioThread.name = "radio-daemon-radio"
+        radioThread.start()
+
+        var clients: [Int: Client] = [:]
+        var nextID = 1
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 * 1024, alignment: 1)
+        defer { buffer.deallocate() }
+        var lastSweep = ContinuousClock.now
+        var fds: [pollfd] = []
+        var ids: [Int] = []
+
+        while !state.withLock({ $0.stopping }) {
+            fds.removeAll(keepingCapacity: true)
+            ids.removeAll(keepingCapacity: true)
+            fds.append(pollfd(fd: wake.read, events: Int16(POLLIN), revents: 0))
+            for l in listeners { fds.append(pollfd(fd: l.fd, events: Int16(POLLIN), revents: 0)) }
+            for (id, c) in clients {
+                let events = Int16(POLLIN) | (c.connection.hasQueued ? Int16(POLLOUT) : 0)
+                fds.append(pollfd(fd: c.connection.descriptor, events: events, revents: 0))
+                ids.append(id)
+            }
+            var ts = timespec(tv_sec: 0, tv_nsec: 250_000_000)
+            if radio_ppoll(&fds, UInt(fds.count), &ts) < 0 && errno != EINTR {
+                state.withLock { $0.failure = .system("poll", errno) }
+                break
+            }
+            if fds[0].revents != 0 {
+                var sink = [UInt8](repeating: 0, count: 64)
+                while Glibc.read(wake.read, &sink, sink.count) > 0 {}
+            }
+            for (i, l) in listeners.enumerated() where fds[1 + i].revents != 0 {
+                accept(on: l, into: &clients, nextID: &nextID)
+            }
+            let base = 1 + listeners.count
+            for (i, id) in ids.enumerated() {
+                let revents = fds[base + i].revents
+                guard revents != 0, var client = clients[id] else { continue }
+                var gone: String?
+                if revents & Int16(POLLIN | POLLHUP | POLLERR) != 0 {
+                    gone = read(&client, buffer: buffer)
+                }
+                if gone == nil, revents & Int16(POLLOUT) != 0 {
+                    gone = client.connection.flush()
+                }
+                clients[id] = client
+                if let gone { remove(id, from: &clients, reason: gone) }
+            }
+            // Clients the radio thread found not keeping up.
+            for (id, c) in clients {
+                if let why = c.connection.kickReason {
+                    if why.hasPrefix("not reading") { stats.withLock { $0.slowClients += 1 } }
+                    remove(id, from: &clients, reason: why)
+                }
+            }
+            let now = ContinuousClock.now
+            if now - lastSweep >= .seconds(1) {
+                lastSweep = now
+                let n = map.withLock { $0.expire(sentBefore: now - options.forgetAfter) }
+                if n > 0 { stats.withLock { $0.expired += n } }
+            }
+        }
+
+        // Shut down: no new clients, what is queued goes out if the socket
+        // takes it now, then every connection closes.
+        for l in listeners { RadioDaemon.close(l) }
+        for (id, c) in clients {
+            _ = c.connection.flush()
+            remove(id, from: &clients, reason: "daemon stopping", quiet: true)
+        }
+        stop()
+        radioDone.wait()
+        return state.withLock { $0.failure }
+    }
+
+    private func accept(on listener: Listener, into clients: inout [Int: Client], nextID: inout Int) {
+        while true {
+            var address = sockaddr_storage()
+            var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+            let fd = withUnsafeMutablePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.accept(listener.fd, $0, &length) }
+            }
+            if fd < 0 {
+                let e = errno
+                if e == EINTR || e == ECONNABORTED { continue }
+                if e != EAGAIN { options.log("accept on \(listener.url) failed: \(String(cString: strerror(e)))") }
+                return
+            }
+            _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
+            _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+            let peer: String
+            if listener.unixPath != nil {
+                let pid = radio_peer_pid(fd)
+                peer = pid > 0 ? "\(listener.url) (pid \(pid))" : listener.url
+            } else {
+                var one: Int32 = 1
+                _ = setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+                peer = withUnsafePointer(to: &address) {
+                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Listener.numeric($0, length) }
+                }
+            }
+            guard clients.count < options.maxClients else {
+                Glibc.close(fd)
+                stats.withLock { $0.clientsRefused += 1 }
+                options.log("refused a client from \(peer): already serving \(options.maxClients) (--max-clients)")
+                continue
+            }
+            let id = nextID
+            nextID += 1
+            let connection = Connection(id: id, fd: fd, peer: peer)
+            clients[id] = Client(connection: connection)
+            registry.withLock { r in
+                r.byID[id] = connection
+                r.all.append(connection)
+            }
+            stats.withLock { $0.clientsAccepted += 1 }
+            options.log("client \(id) connected from \(peer)")
+            if let down = state.withLock({ $0.linkDown }) {
+                _ = connection.deliver(Message.link(LinkNotice(isUp: false, reason: down)).frame(sequence: 0).wireBytes,
+                                       limit: options.clientQueueBytes)
+            }
+        }
+    }
+
+    /// Reads what the client sent and forwards its requests. Returns why
+    /// the client must go, or nil.
+    private func read(_ client: inout Client, buffer: UnsafeMutableRawBufferPointer) -> String? {
+        var total = 0
+        // Up to 256 KiB per turn, so one busy client cannot starve the rest.
+        while total < 256 * 1024 {
+            let n = recv(client.connection.descriptor, buffer.baseAddress, buffer.count, Int32(MSG_DONTWAIT))
+            if n == 0 { return "closed the connection" }
+            if n < 0 {
+                let e = errno
+                if e == EAGAIN || e == EINTR { return nil }
+                return "connection lost (\(String(cString: strerror(e))))"
+            }
+            total += n
+            let connection = client.connection
+            var frames: [Frame] = []
+            let before = client.decoder.counters.errors
+            client.decoder.feed(UnsafeRawBufferPointer(rebasing: buffer[0..<n])) { event in
+                if case .frame(let f) = event { frames.append(f) }
+            }
+            let errors = client.decoder.counters.errors - before
+            if errors > 0 { stats.withLock { $0.clientDecodeErrors += errors } }
+            for frame in frames {
+                if forward(frame, from: connection) { client.requests += 1 }
+            }
+        }
+        return nil
+    }
+
+    /// Sends one client frame on to the radio, or answers it here. Returns
+    /// true when it went to the radio.
+    private func forward(_ frame: Frame, from client: Connection) -> Bool {
+        guard FrameType.isRequest(frame.type) else {
+            stats.withLock { $0.ignoredFrames += 1 }
+            return false
+        }
+        guard frame.version == Frame.protocolVersion else {
+            // As a version-1 radio does (§10): it speaks version 1 only.
+            reply(to: client, frame, status: .unsupportedVersion)
+            return false
+        }
+        if state.withLock({ $0.linkDown }) != nil {
+            reply(to: client, frame, status: .busy)
+            return false
+        }
+        let now = ContinuousClock.now
+        let limit = options.maxInFlightPerClient
+        let upstream: UInt16? = map.withLock { m in
+            guard m.inFlight[client.id, default: 0] < limit else { return nil }
+            return m.allocate(.init(client: client.id, clientSequence: frame.sequence, command: frame.type, sent: now))
+        }
+        guard let upstream else {
+            reply(to: client, frame, status: .busy)
+            return false
+        }
+        var outgoing = frame
+        outgoing.sequence = upstream
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(Frame.maxWireSize)
+        outgoing.encode(into: &bytes)
+        do throws(RadioError) {
+            try transport.send(bytes, deadline: now + .seconds(1))
+        } catch {
+            map.withLock { $0.cancel(upstream) }
+            reply(to: client, frame, status: .busy)
+            return false
+        }
+        stats.withLock { $0.requests += 1 }
+        // The in-memory radio has answered already: deliver it from here.
+        if transport.answersInline { try? pumpRadio() }
+        return true
+    }
+
+    /// Answers a request here, with a status and the client's own sequence number.
+    private func reply(to client: Connection, _ request: Frame, status: Status) {
+        if status == .busy { stats.withLock { $0.busyReplies += 1 } }
+        let frame = Frame(type: request.type | FrameType.responseFlag, sequence: request.sequence,
+                          payload: [status.rawValue])
+        if client.deliver(frame.wireBytes, limit: options.clientQueueBytes) { wakeLoop() }
+    }
+
+    private func remove(_ id: Int, from clients: inout [Int: Client], reason: String, quiet: Bool = false) {
+        guard let client = clients.removeValue(forKey: id) else { return }
+        registry.withLock { r in
+            r.byID[id] = nil
+            r.all.removeAll { $0.id == id }
+        }
+        client.connection.close()
+        if !quiet {
+            options.log("client \(id) (\(client.connection.peer)) disconnected: \(reason); it sent \(client.requests) request\(client.requests == 1 ? "" : "s")")
+        }
+    }
+
+    private static func close(_ listener: Listener) {
+        Glibc.close(listener.fd)
+        if let path = listener.unixPath { unlink(path) }
+    }
+
+    // MARK: Radio thread
+
+    private func radioLoop() {
+        while !state.withLock({ $0.stopping }) {
+            do throws(RadioError) {
+                try transport.waitForInput(timeout: .milliseconds(250))
+                try pumpRadio()
+            } catch {
+                if case .disconnected(let why) = error, transport.reconnects {
+                    linkLost(why)
+                    continue
+                }
+                options.log("radio \(transport.name) is gone: \(error); stopping")
+                state.withLock { s in
+                    s.failure = .unavailable("radio \(transport.name) is gone: \(error)")
+                    s.stopping = true
+                }
+                wakeLoop()
+                return
+            }
+            if state.withLock({ $0.linkDown }) != nil, !((transport as? ReconnectingTransport)?.isAway ?? false) {
+                linkBack()
+            }
+        }
+    }
+
+    /// Reads what the radio sent and passes every frame on. Held by one
+    /// thread at a time: the radio thread, or the client loop when the
+    /// radio answers inline (`loop://`).
+    private func pumpRadio() throws(RadioError) {
+        try radioInput.withLock { (r: inout RadioInput) throws(RadioError) in
+            while true {
+                let n = try transport.read(into: r.buffer)
+                if n == 0 { return }
+                let before = r.decoder.counters.errors
+                r.decoder.feed(UnsafeRawBufferPointer(rebasing: r.buffer[0..<n]),
+                               withWireBytes: { event, wire in fromRadio(event, wire: wire) })
+                let errors = r.decoder.counters.errors - before
+                if errors > 0 { stats.withLock { $0.radioDecodeErrors += errors } }
+            }
+        }
+    }
+
+    private func fromRadio(_ event: FrameDecoder.Event, wire: ArraySlice<UInt8>) {
+        guard case .frame(let frame) = event else { return }
+        if FrameType.isResponse(frame.type) {
+            let entry = map.withLock { $0.take(frame.sequence, command: frame.type & ~FrameType.responseFlag) }
+            guard let entry, let client = registry.withLock({ $0.byID[entry.client] }) else {
+                stats.withLock { $0.unmatched += 1 }
+                return
+            }
+            var back = frame
+            back.sequence = entry.clientSequence
+            stats.withLock { $0.responses += 1 }
+            if client.deliver(back.wireBytes, limit: options.clientQueueBytes) { wakeLoop() }
+        } else if FrameType.isTelemetry(frame.type) {
+            // Unsolicited: to everyone, as it came (no re-encoding).
+            var bytes: [UInt8] = []
+            bytes.reserveCapacity(wire.count + 1)
+            bytes.append(contentsOf: wire)
+            bytes.append(Frame.delimiter)
+            stats.withLock { $0.telemetryFrames += 1 }
+            broadcast(bytes)
+        }
+    }
+
+    private func broadcast(_ bytes: [UInt8]) {
+        let all = registry.withLock { $0.all }
+        var wake = false
+        for client in all where client.deliver(bytes, limit: options.clientQueueBytes) { wake = true }
+        if wake { wakeLoop() }
+    }
+
+    private func linkLost(_ why: String) {
+        state.withLock { s in
+            s.linkDown = why
+            s.linkDownSince = .now
+        }
+        stats.withLock { $0.outages += 1 }
+        let dropped = map.withLock { $0.removeAll() }
+        radioInput.withLock { $0.decoder = FrameDecoder() }
+        options.log("radio link lost: \(why); \(dropped) request\(dropped == 1 ? "" : "s") in flight failed; "
+            + "reconnecting, clients stay connected")
+        broadcast(Message.link(LinkNotice(isUp: false, reason: why)).frame(sequence: 0).wireBytes)
+    }
+
+    private func linkBack() {
+        let since = state.withLock { s -> ContinuousClock.Instant? in
+            defer { s.linkDown = nil; s.linkDownSince = nil }
+            return s.linkDownSince
+        }
+        let ms = since.map { Int(($0.duration(to: .now) / .milliseconds(1)).rounded()) } ?? 0
+        options.log("radio link back after \(ms) ms")
+        broadcast(Message.link(LinkNotice(isUp: true)).frame(sequence: 0).wireBytes)
+    }
+}

@@ -1,0 +1,148 @@
+import ArgumentParser
+import Foundation
+import Histogram
+import RadioBench
+import RadioDriver
+import RadioProtocol
+
+struct Load: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Drive the radio at a constant request rate and report latency percentiles.",
+        discussion: """
+            Sends --rate requests per second in all, spread evenly over --clients callers, \
+            for --duration seconds. Each request is due at a fixed time and its latency is \
+            measured from then, not from when it was actually sent, so a stall counts against \
+            every request due during it (the coordinated-omission correction of wrk2 and \
+            Vegeta). On a tcp://, rfc2217:// or unix:// port each client is its own \
+            connection (a sharing daemon sees --clients clients); on other ports the callers \
+            share one connection. Every reply is checked against its request (set values, \
+            ping payloads unique to the run), so a reply delivered to the wrong caller \
+            counts as 'wrong reply'. A progress line goes to stderr each second.
+
+            Exit status: 0 when the run completed (errors are in the report), 65 if any reply \
+            was wrong, 75 if no call succeeded, and the usual codes when the port cannot be opened.
+            """)
+    @OptionGroup var global: GlobalOptions
+
+    @Option(help: "Concurrent callers (connections on a network or unix port).")
+    var clients: Int = 1
+
+    @Option(help: "Requests per second, all clients together.")
+    var rate: Double = 1000
+
+    @Option(help: "Seconds to run.")
+    var duration: Double = 10
+
+    @Option(help: "What to send: \(LoadCommand.allCases.map(\.rawValue).joined(separator: ", ")) (mix: SetPower and SetChannel in turn).")
+    var command: String = "mix"
+
+    @Flag(help: "No progress line.")
+    var quiet = false
+
+    func validate() throws {
+        guard (1...4096).contains(clients) else { throw ValidationError("--clients must be 1...4096, got \(clients)") }
+        guard rate.isFinite, rate > 0, rate <= 10_000_000 else { throw ValidationError("--rate must be a number of requests per second in (0, 10000000], got \(rate)") }
+        guard duration.isFinite, duration > 0, duration <= 86_400 else { throw ValidationError("--duration must be a number of seconds in (0, 86400], got \(duration)") }
+        guard LoadCommand(rawValue: command) != nil else {
+            throw ValidationError("unknown --command '\(command)' (known: \(LoadCommand.allCases.map(\.rawValue).joined(separator: ", ")))")
+        }
+    }
+
+    func run() async throws {
+        let settings = SerialSettings(baud: global.baud, hardwareFlowControl: global.rtscts)
+        let options = RadioClient.Options(timeout: .milliseconds(Int64((global.timeout * 1000).rounded())),
+                                          retries: global.retries, trace: global.trace ? Trace.write : nil)
+        let address: PortAddress
+        var radios: [RadioClient] = []
+        do {
+            address = try PortAddress(parsing: global.resolvedPort, settings: settings)
+            let connections: Int
+            switch address {
+            case .network, .unix: connections = clients
+            default: connections = 1
+            }
+            for _ in 0..<connections { radios.append(try RadioClient(address: address, options: options)) }
+        } catch {
+            for r in radios { r.close() }
+            throw Failure(error)
+        }
+        defer { for r in radios { r.close() } }
+        let identity: Identity
+        do {
+            identity = try await radios[0].identify()
+        } catch {
+            throw Failure(error)
+        }
+        let plan = LoadPlan(workers: clients, rate: rate, duration: .milliseconds(Int64((duration * 1000).rounded())),
+                            command: LoadCommand(rawValue: command) ?? .mix,
+                            salt: UInt32(truncatingIfNeeded: getpid()) &* 0x9E37_79B9)
+        let live = !quiet && isatty(STDERR_FILENO) == 1
+        let quiet = quiet, total = duration
+        let report = await LoadGenerator.run(plan, clients: radios, identity: identity) { p in
+            guard !quiet else { return }
+            let seconds = Double(p.elapsed / .milliseconds(100)) / 10
+            var line = String(format: "load: %.0f/%.0f s  sent %d  ok %d  errors %d  %.0f/s", seconds, total,
+                              p.sent, p.ok, p.errors, p.rate)
+            if let p50 = p.p50, let p99 = p.p99 {
+                line += String(format: "  p50 %.1f µs  p99 %.1f µs", BenchOutput.micros(p50), BenchOutput.micros(p99))
+            }
+            FileHandle.standardError.write(Data((live ? "\r\u{1B}[K" + line : line + "\n").utf8))
+        }
+        if live { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+        let port = radios[0].portName
+        if global.json { LoadOutput.json(report, port: port) } else { LoadOutput.text(report, port: port) }
+        if report.tally.errors["wrong reply", default: 0] > 0 {
+            throw Failure("\(report.tally.errors["wrong reply", default: 0]) replies did not match their requests", status: 65)
+        }
+        if report.tally.ok == 0 {
+            throw Failure("no call succeeded (\(report.tally.errors.map { "\($0.key): \($0.value)" }.sorted().joined(separator: ", ")))", status: 75)
+        }
+    }
+}
+
+enum LoadOutput {
+    static let percentiles: [(String, Double)] = [("p50", 50), ("p90", 90), ("p99", 99), ("p99.9", 99.9), ("p99.99", 99.99)]
+
+    static func summary(_ h: Histogram<UInt64>) -> [String: Any] {
+        guard h.totalCount > 0 else { return [:] }
+        var o: [String: Any] = ["max": BenchOutput.micros(h.max), "min": BenchOutput.micros(h.min),
+                                "mean": (h.mean / 100).rounded() / 10]
+        for (name, p) in percentiles { o[name] = BenchOutput.micros(h.valueAtPercentile(p)) }
+        return o
+    }
+
+    static func json(_ r: LoadReport, port: String) {
+        let t = r.tally
+        let object: [String: Any] = [
+            "port": port, "clients": r.plan.workers, "rate": r.plan.rate, "command": r.plan.command.rawValue,
+            "duration_s": Double(r.plan.duration / .milliseconds(1)) / 1000,
+            "scheduled": r.plan.scheduled, "sent": t.sent, "ok": t.ok, "errors": t.errorCount,
+            "error_kinds": t.errors, "achieved_rate": (r.achievedRate * 10).rounded() / 10,
+            "elapsed_s": Double(r.elapsed / .milliseconds(1)) / 1000,
+            "latency_us": summary(t.latency), "service_time_us": summary(t.serviceTime),
+            "max_start_lag_us": BenchOutput.micros(t.maxStartLag),
+        ]
+        guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]),
+              let text = String(data: data, encoding: .utf8) else { return }
+        print(text)
+    }
+
+    static func text(_ r: LoadReport, port: String) {
+        let t = r.tally
+        print("radio-cli load: \(port), \(r.plan.workers) clients, \(formatRate(r.plan.rate))/s of \(r.plan.command.rawValue) "
+              + "for \(Double(r.plan.duration / .milliseconds(1)) / 1000) s")
+        print("requests: \(t.sent) sent of \(r.plan.scheduled) due, \(t.ok) ok, \(t.errorCount) errors"
+              + (t.errors.isEmpty ? "" : " (" + t.errors.map { "\($0.key): \($0.value)" }.sorted().joined(separator: ", ") + ")"))
+        print("achieved: \(formatRate(r.achievedRate))/s; latest start \(BenchOutput.micros(t.maxStartLag)) µs after due")
+        guard t.latency.totalCount > 0 else { return }
+        print("latency (µs)          " + percentiles.map { $0.0.padding(toLength: 8, withPad: " ", startingAt: 0) }.joined() + "max")
+        for (label, h) in [("from due time", t.latency), ("service time", t.serviceTime)] {
+            let cells = percentiles.map { String(format: "%-8.1f", BenchOutput.micros(h.valueAtPercentile($0.1))) }.joined()
+            print(label.padding(toLength: 22, withPad: " ", startingAt: 0) + cells + String(format: "%.1f", BenchOutput.micros(h.max)))
+        }
+    }
+
+    static func formatRate(_ r: Double) -> String {
+        r == r.rounded() ? String(Int(r)) : String(format: "%.1f", r)
+    }
+}

@@ -1,0 +1,130 @@
+import ArgumentParser
+import Dispatch
+import Foundation
+import RadioDaemon
+import RadioDriver
+
+struct Serve: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Share one radio with many clients (a daemon).",
+        discussion: """
+            Opens the radio on --port and serves it to any number of clients over TCP and \
+            Unix sockets, in the radio's own framed protocol: clients connect unchanged with \
+            --port tcp://HOST:PORT or --port unix:///PATH (radio-cli, the driver library, or \
+            any implementation of docs/PROTOCOL.md). Each client's requests reach the radio \
+            with their sequence numbers rewritten and the replies come back to that client \
+            only; telemetry goes to every client. A client that stops reading is disconnected \
+            once --client-queue bytes wait for it. If the radio's port goes away the daemon \
+            keeps its clients, tells them (a Link frame: calls fail at once as 'disconnected', \
+            monitors show the outage) and reopens the port.
+
+            --listen takes HOST:PORT (default 127.0.0.1:\(ListenAddress.defaultPort); port 0 \
+            picks a free one) or unix:PATH, and may be given more than once. Only loopback \
+            addresses are accepted unless --allow-remote is given: the protocol has no \
+            authentication. One line per listener goes to stdout when it is ready \
+            ("listening on tcp://127.0.0.1:7362"); connections and link events are logged to \
+            stderr. SIGTERM or Ctrl-C stops it cleanly (exit 0).
+            """)
+
+    @OptionGroup var global: GlobalOptions
+
+    @Option(name: .long, parsing: .singleValue,
+            help: ArgumentHelp("Where to listen: HOST:PORT or unix:PATH; repeatable.", valueName: "address"))
+    var listen: [String] = []
+
+    @Flag(name: .long, help: "Allow listening on addresses other than loopback.")
+    var allowRemote = false
+
+    @Option(name: .long, help: ArgumentHelp("Bytes that may wait for one client before it is disconnected.", valueName: "bytes"))
+    var clientQueue: Int = 256 * 1024
+
+    @Option(name: .long, help: "Requests one client may have at the radio at once; more are answered busy.")
+    var maxInFlight: Int = 64
+
+    @Option(name: .long, help: "Clients served at once; more are refused.")
+    var maxClients: Int = 256
+
+    @Flag(name: .long, help: "Log only the radio link and errors, not each connection.")
+    var quiet = false
+
+    func validate() throws {
+        guard clientQueue >= 4096 else { throw ValidationError("--client-queue must be at least 4096 bytes, got \(clientQueue)") }
+        guard (1...65_535).contains(maxInFlight) else { throw ValidationError("--max-in-flight must be 1...65535, got \(maxInFlight)") }
+        guard (1...65_536).contains(maxClients) else { throw ValidationError("--max-clients must be 1...65536, got \(maxClients)") }
+    }
+
+    func run() throws {
+        var addresses: [ListenAddress] = []
+        for text in listen.isEmpty ? ["127.0.0.1:\(ListenAddress.defaultPort)"] : listen {
+            do throws(ServeError) {
+                addresses.append(try ListenAddress(parsing: text))
+            } catch {
+                throw Failure(error.description, status: error.exitStatus)
+            }
+        }
+        let transport: any RadioTransport
+        do {
+            let address = try PortAddress(parsing: global.resolvedPort,
+                                          settings: SerialSettings(baud: global.baud, hardwareFlowControl: global.rtscts))
+            transport = try address.openTransport()
+            warnAboutLatency(address)
+        } catch {
+            throw Failure(error)
+        }
+        var options = RadioDaemon.Options()
+        options.allowRemote = allowRemote
+        options.clientQueueBytes = clientQueue
+        options.maxInFlightPerClient = maxInFlight
+        options.maxClients = maxClients
+        let quiet = quiet
+        options.log = { line in
+            if quiet && line.hasPrefix("client ") && !line.contains("not reading") { return }
+            ServeLog.write(line)
+        }
+        let daemon: RadioDaemon
+        do throws(ServeError) {
+            daemon = try RadioDaemon(transport: transport, listen: addresses, options: options)
+        } catch {
+            transport.close()
+            throw Failure(error.description, status: error.exitStatus)
+        }
+        ServeLog.write("serving \(transport.name)")
+        // Unbuffered, so a script waiting for these lines sees them now.
+        FileHandle.standardOutput.write(Data(daemon.urls.map { "listening on \($0)\n" }.joined().utf8))
+
+        let signals = [SIGINT, SIGTERM].map { sig -> any DispatchSourceSignal in
+            signal(sig, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+            source.setEventHandler {
+                ServeLog.write("\(sig == SIGTERM ? "SIGTERM" : "SIGINT"): stopping")
+                daemon.stop()
+            }
+            source.resume()
+            return source
+        }
+        signal(SIGPIPE, SIG_IGN)
+        let failure = daemon.run()
+        for s in signals { s.cancel() }
+        transport.close()
+        let s = daemon.statistics
+        ServeLog.write("stopped: \(s.clientsAccepted) clients served, \(s.requests) requests forwarded, "
+            + "\(s.responses) responses delivered, \(s.telemetryFrames) telemetry frames, \(s.busyReplies) answered busy, "
+            + "\(s.unmatched) unmatched, \(s.slowClients) slow clients disconnected, \(s.outages) radio outages")
+        if let failure { throw Failure(failure.description, status: failure.exitStatus) }
+    }
+}
+
+/// Timestamped lines on stderr, each written whole.
+enum ServeLog {
+    static func write(_ line: String) {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        var t = tm()
+        var seconds = now.tv_sec
+        gmtime_r(&seconds, &t)
+        let stamp = String(format: "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", t.tm_year + 1900, t.tm_mon + 1, t.tm_mday,
+                           t.tm_hour, t.tm_min, t.tm_sec, now.tv_nsec / 1_000_000)
+        let bytes = Array("\(stamp) serve: \(line)\n".utf8)
+        bytes.withUnsafeBytes { _ = Foundation.write(2, $0.baseAddress, $0.count) }
+    }
+}
