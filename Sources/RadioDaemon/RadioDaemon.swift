@@ -96,6 +96,9 @@ public final class RadioDaemon: Sendable {
     private let radioInput = Locked(RadioInput())
     private let radioDone = DispatchSemaphore(value: 0)
 
+    /// SO_SNDBUF of each client socket (the kernel doubles it).
+    static let kernelSendBuffer = 64 * 1024
+
     /// Opens the listeners. The daemon does not own `transport`: the caller
     /// closes it after `run` returns.
     public init(transport: any RadioTransport, listen addresses: [ListenAddress], options: Options = Options()) throws(ServeError) {
@@ -247,6 +250,11 @@ public final class RadioDaemon: Sendable {
             }
             _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
             _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+            // A fixed kernel send buffer (no autotuning up to megabytes), so
+            // a client that stops reading fills its queue in seconds, and
+            // the daemon's memory per client stays bounded.
+            var sendBuffer = Int32(RadioDaemon.kernelSendBuffer)
+            _ = setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sendBuffer, socklen_t(MemoryLayout<Int32>.size))
             let peer: String
             if listener.unixPath != nil {
                 let pid = radio_peer_pid(fd)

@@ -88,9 +88,6 @@ struct Serve: ParsableCommand {
             transport.close()
             throw Failure(error.description, status: error.exitStatus)
         }
-        ServeLog.write("serving \(transport.name)")
-        // Unbuffered, so a script waiting for these lines sees them now.
-        FileHandle.standardOutput.write(Data(daemon.urls.map { "listening on \($0)\n" }.joined().utf8))
 
         let signals = [SIGINT, SIGTERM].map { sig -> any DispatchSourceSignal in
             signal(sig, SIG_IGN)
@@ -103,6 +100,11 @@ struct Serve: ParsableCommand {
             return source
         }
         signal(SIGPIPE, SIG_IGN)
+        // Only now, with the signal handlers in place, say we are ready:
+        // a SIGTERM right after these lines must stop the daemon cleanly.
+        ServeLog.write("serving \(transport.name)")
+        // Unbuffered, so a script waiting for these lines sees them now.
+        FileHandle.standardOutput.write(Data(daemon.urls.map { "listening on \($0)\n" }.joined().utf8))
         let failure = daemon.run()
         for s in signals { s.cancel() }
         transport.close()

@@ -119,6 +119,15 @@ struct CLIBadInputTests {
         (["monitor", "--fields", "rssi,bogus"], "unknown field 'bogus'"),
         (["monitor", "--count", "0"], "--count"),
         (["monitor", "--rate", "-1"], "--rate"),
+        (["load", "--rate", "0"], "--rate"),
+        (["load", "--rate", "inf"], "--rate"),
+        (["load", "--clients", "0"], "--clients"),
+        (["load", "--duration", "-2"], "--duration"),
+        (["load", "--command", "explode"], "unknown --command 'explode'"),
+        (["serve", "--client-queue", "10"], "--client-queue"),
+        (["serve", "--max-in-flight", "0"], "--max-in-flight"),
+        (["info", "--port", "unix://relative.sock"], "absolute socket path"),
+        (["info", "--port", "unix:///tmp/x.sock?baud=9600"], "unknown option 'baud'"),
     ])
     func malformedArgumentsAreUsageErrors(_ arguments: [String], _ text: String) async throws {
         // A working radio, so that only the bad argument can fail the call.
@@ -129,6 +138,11 @@ struct CLIBadInputTests {
     @Test func aMissingPortIsUnavailable() async throws {
         expectFailure(try await run("radio-cli", ["info", "--port", "/dev/ttyNOPE9"]), status: 69,
                       mentioning: "no such port: /dev/ttyNOPE9")
+    }
+
+    @Test func aUnixSocketWithNoDaemonIsUnavailable() async throws {
+        expectFailure(try await run("radio-cli", ["info", "--port", "unix:///tmp/no-daemon-\(getpid()).sock"]), status: 69,
+                      mentioning: "is the daemon running?")
     }
 
     @Test func aDirectoryIsNotATty() async throws {
@@ -358,78 +372,6 @@ struct ReplugEndToEndTests {
         #expect(stderr.contains("link lost 1 time"), "\(stderr)")
         #expect(sim.stop() == 0)
         #expect(!FileManager.default.fileExists(atPath: link), "radio-sim removes its link on exit")
-    }
-}
-
-/// A built product whose stdout lines are collected as they come, by a
-/// thread of its own (no cooperative thread waits on the pipe).
-final class LineProcess: @unchecked Sendable {
-    // @unchecked: `collected` is only touched under `lock`; `process` and the
-    // pipes are set up in init and then only read.
-    let process = Process()
-    private let out = Pipe(), err = Pipe()
-    private let lock = NSLock()
-    private var collected: [String] = []
-    private let done = DispatchSemaphore(value: 0)
-
-    init(_ product: String, _ arguments: [String]) throws {
-        process.executableURL = productsDirectory.appendingPathComponent(product)
-        process.arguments = arguments
-        var env = ProcessInfo.processInfo.environment
-        env.removeValue(forKey: "RADIO_PORT")
-        process.environment = env
-        process.standardInput = FileHandle.nullDevice
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let handle = out.fileHandleForReading
-        Thread.detachNewThread { [self] in
-            var pending = Data()
-            while true {
-                let chunk = handle.availableData
-                if chunk.isEmpty { break }
-                pending.append(chunk)
-                while let newline = pending.firstIndex(of: UInt8(ascii: "\n")) {
-                    let line = String(decoding: pending[pending.startIndex..<newline], as: UTF8.self)
-                    pending.removeSubrange(pending.startIndex...newline)
-                    lock.withLock { collected.append(line) }
-                }
-            }
-            done.signal()
-        }
-    }
-
-    var lines: [String] { lock.withLock { collected } }
-
-    /// Polls `condition` every 20 ms for up to 30 s.
-    func waitUntil(_ what: String, _ condition: () -> Bool) async throws {
-        let deadline = ContinuousClock.now + .seconds(30)
-        while !condition() {
-            guard ContinuousClock.now < deadline, process.isRunning else {
-                Issue.record("gave up waiting for \(what); output so far: \(lines.suffix(5))")
-                throw CancellationError()
-            }
-            try await Task.sleep(for: .milliseconds(20))
-        }
-    }
-
-    /// SIGINT, then the exit status and stderr once it has exited.
-    func interrupt() async throws -> (Int32, String) {
-        kill(process.processIdentifier, SIGINT)
-        let deadline = ContinuousClock.now + .seconds(20)
-        while process.isRunning && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
-        if process.isRunning { process.terminate() }
-        process.waitUntilExit()
-        _ = done.wait(timeout: .now() + .seconds(5))
-        let errors = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        return (process.terminationStatus, errors)
-    }
-
-    deinit {
-        if process.isRunning {
-            process.terminate()
-            process.waitUntilExit()
-        }
     }
 }
 

@@ -140,3 +140,87 @@ final class GarbageTTY: Sendable {
         try? pty.slave.close()
     }
 }
+
+/// A built product whose stdout and stderr lines are collected as they
+/// come, each by a thread of its own (no cooperative thread waits on a pipe).
+final class LineProcess: @unchecked Sendable {
+    // @unchecked: `collected` and `collectedErrors` are only touched under
+    // `lock`; `process` and the pipes are set up in init and then only read.
+    let process = Process()
+    private let out = Pipe(), err = Pipe()
+    private let lock = NSLock()
+    private var collected: [String] = []
+    private var collectedErrors: [String] = []
+    private let done = DispatchSemaphore(value: 0)
+
+    init(_ product: String, _ arguments: [String]) throws {
+        process.executableURL = productsDirectory.appendingPathComponent(product)
+        process.arguments = arguments
+        var env = ProcessInfo.processInfo.environment
+        env.removeValue(forKey: "RADIO_PORT")
+        process.environment = env
+        process.standardInput = FileHandle.nullDevice
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        for (handle, isError) in [(out.fileHandleForReading, false), (err.fileHandleForReading, true)] {
+            Thread.detachNewThread { [self] in
+                var pending = Data()
+                while true {
+                    let chunk = handle.availableData
+                    if chunk.isEmpty { break }
+                    pending.append(chunk)
+                    while let newline = pending.firstIndex(of: UInt8(ascii: "\n")) {
+                        let line = String(decoding: pending[pending.startIndex..<newline], as: UTF8.self)
+                        pending.removeSubrange(pending.startIndex...newline)
+                        lock.withLock { isError ? collectedErrors.append(line) : collected.append(line) }
+                    }
+                }
+                if !pending.isEmpty {
+                    let line = String(decoding: pending, as: UTF8.self)
+                    lock.withLock { isError ? collectedErrors.append(line) : collected.append(line) }
+                }
+                done.signal()
+            }
+        }
+    }
+
+    var lines: [String] { lock.withLock { collected } }
+    var errorLines: [String] { lock.withLock { collectedErrors } }
+
+    /// Polls `condition` every 20 ms for up to 30 s.
+    func waitUntil(_ what: String, _ condition: () -> Bool) async throws {
+        let deadline = ContinuousClock.now + .seconds(30)
+        while !condition() {
+            guard ContinuousClock.now < deadline, process.isRunning else {
+                Issue.record("gave up waiting for \(what); output so far: \(lines.suffix(5)) \(errorLines.suffix(5))")
+                throw CancellationError()
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+    }
+
+    /// Sends `signal` (SIGINT by default), then returns the exit status and
+    /// stderr once it has exited.
+    func interrupt(_ signal: Int32 = SIGINT) async throws -> (Int32, String) {
+        kill(process.processIdentifier, signal)
+        let deadline = ContinuousClock.now + .seconds(20)
+        while process.isRunning && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
+        if process.isRunning { process.terminate() }
+        process.waitUntilExit()
+        for _ in 0..<2 { _ = done.wait(timeout: .now() + .seconds(5)) }
+        return (process.terminationStatus, errorLines.joined(separator: "\n"))
+    }
+
+    deinit {
+        // SIGTERM, then SIGKILL: a process left running (a daemon that
+        // reopens its port by path) could take a later test's pty.
+        if process.isRunning {
+            process.terminate()
+            let deadline = ContinuousClock.now + .seconds(5)
+            while process.isRunning && ContinuousClock.now < deadline { usleep(10_000) }
+            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+            process.waitUntilExit()
+        }
+    }
+}

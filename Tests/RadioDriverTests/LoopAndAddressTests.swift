@@ -40,6 +40,12 @@ struct LoopAndAddressTests {
                     "rfc2217://lab-pc:2001?control=maybe"] {
             #expect(throws: RadioError.self, "\(bad)") { try PortAddress(parsing: bad) }
         }
+        #expect(try PortAddress(parsing: "unix:///run/radio.sock") == .unix(path: "/run/radio.sock"))
+        #expect(try PortAddress(parsing: "unix:///run/radio.sock?reconnect=off") == .unix(path: "/run/radio.sock", reconnect: false))
+        #expect(try PortAddress(parsing: "unix:///run/radio.sock").baud == nil)
+        for bad in ["unix://", "unix://radio.sock", "unix:///run/radio.sock?baud=9600"] {
+            #expect(throws: RadioError.self, "\(bad)") { try PortAddress(parsing: bad) }
+        }
     }
 
     @Test func portStringsParse() throws {

@@ -1,0 +1,227 @@
+import Foundation
+import Testing
+
+/// `radio-cli serve` with real processes: radio-sim behind a real pty, the
+/// daemon, and radio-cli clients over TCP and a Unix socket.
+@Suite("radio-cli serve")
+struct DaemonTests {
+    /// A running daemon and the URLs it printed.
+    struct Daemon {
+        let process: LineProcess
+        let tcp: String
+        let unix: String?
+        let socketPath: String?
+
+        init(port: String, extra: [String] = [], unixSocket: Bool = true) async throws {
+            let path = unixSocket
+                ? FileManager.default.temporaryDirectory.appendingPathComponent("rd-\(UUID().uuidString.prefix(8)).sock").path
+                : nil
+            var arguments = ["serve", "--port", port, "--listen", "127.0.0.1:0"] + extra
+            if let path { arguments += ["--listen", "unix:\(path)"] }
+            let process = try LineProcess("radio-cli", arguments)
+            let listeners = unixSocket ? 2 : 1
+            try await process.waitUntil("the daemon listening") {
+                process.lines.filter { $0.hasPrefix("listening on ") }.count == listeners
+            }
+            let urls = process.lines.map { $0.replacingOccurrences(of: "listening on ", with: "") }
+            self.process = process
+            tcp = try #require(urls.first { $0.hasPrefix("tcp://127.0.0.1:") })
+            unix = path.map { "unix://\($0)" }
+            socketPath = path
+            if let unix { #expect(urls.contains(unix)) }
+        }
+
+        /// SIGTERM; the daemon must exit 0 and remove its socket.
+        func stop() async throws -> String {
+            let (status, log) = try await process.interrupt(SIGTERM)
+            #expect(status == 0, "\(log)")
+            #expect(log.contains("SIGTERM: stopping"), "\(log)")
+            if let socketPath { #expect(!FileManager.default.fileExists(atPath: socketPath), "socket file left behind") }
+            return log
+        }
+    }
+
+    static func json(_ text: String) throws -> [String: Any] {
+        try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any], "not JSON: \(text)")
+    }
+
+    /// A number from the daemon's closing summary: "… 12 requests forwarded, …".
+    static func counter(_ name: String, in log: String) -> Int? {
+        guard let summary = log.split(separator: "\n").last(where: { $0.contains("stopped:") }),
+              let range = summary.range(of: " \(name)") else { return nil }
+        return Int(summary[..<range.lowerBound].split(separator: " ").last ?? "")
+    }
+
+    @Test func twoClientsAndTwoMonitorsShareOneRadio() async throws {
+        let sim = try SimProcess(["--telemetry-hz", "50"])
+        let daemon = try await Daemon(port: sim.path)
+        let unix = try #require(daemon.unix)
+        // Two load generators (8 connections) with request values and ping
+        // payloads unique to each process: a reply delivered to the wrong
+        // caller would count as "wrong reply" and make load exit 65.
+        async let pings = run("radio-cli", ["load", "--port", daemon.tcp, "--clients", "4", "--rate", "300",
+                                            "--duration", "2", "--command", "ping", "--json", "--quiet"])
+        async let sets = run("radio-cli", ["load", "--port", unix, "--clients", "4", "--rate", "300",
+                                           "--duration", "2", "--command", "mix", "--json", "--quiet"])
+        async let tcpMonitor = run("radio-cli", ["monitor", "--json", "--count", "25", "--port", daemon.tcp])
+        async let unixMonitor = run("radio-cli", ["monitor", "--json", "--count", "25", "--port", unix])
+        for result in try await [pings, sets] {
+            #expect(result.status == 0, "\(result.stderr)")
+            let report = try Self.json(result.stdout)
+            #expect(report["scheduled"] as? Int == 600)
+            #expect(report["ok"] as? Int == 600, "\(result.stdout)")
+            #expect(report["errors"] as? Int == 0, "\(result.stdout)")
+        }
+        for result in try await [tcpMonitor, unixMonitor] {
+            #expect(result.status == 0, "\(result.stderr)")
+            let samples = result.stdout.split(separator: "\n").filter { $0.contains("\"seq\"") }
+            #expect(samples.count == 25, "\(result.stdout.suffix(300))")
+        }
+        let log = try await daemon.stop()
+        // 1,200 load calls, an Identify per load and a GetState per monitor.
+        #expect(Self.counter("requests forwarded", in: log) == 1204, "\(log)")
+        #expect(Self.counter("responses delivered", in: log) == 1204, "\(log)")
+        #expect(Self.counter("unmatched", in: log) == 0, "\(log)")
+        #expect(sim.stop() == 0)
+    }
+
+    /// A client killed while its request is at the radio: the reply finds
+    /// no one and is dropped; the other clients carry on untouched.
+    @Test func aClientKilledMidCallDoesNotDisturbTheOthers() async throws {
+        let sim = try SimProcess(["--telemetry-hz", "0", "--fault", "delay=300ms"])
+        let daemon = try await Daemon(port: sim.path)
+        let unix = try #require(daemon.unix)
+        async let others = run("radio-cli", ["load", "--port", unix, "--clients", "2", "--rate", "2", "--duration", "3",
+                                             "--timeout", "3", "--json", "--quiet"])
+        let victim = try LineProcess("radio-cli", ["get-state", "--timeout", "10", "--port", daemon.tcp])
+        try await daemon.process.waitUntil("the victim connected") {
+            daemon.process.errorLines.contains { $0.contains("connected from 127.0.0.1") }
+        }
+        // Its GetState is at the radio for 300 ms; kill it 100 ms in.
+        try await Task.sleep(for: .milliseconds(100))
+        kill(victim.process.processIdentifier, SIGKILL)
+        let result = try await others
+        #expect(result.status == 0, "\(result.stderr)")
+        let report = try Self.json(result.stdout)
+        #expect(report["ok"] as? Int == 6, "\(result.stdout)")
+        #expect(report["errors"] as? Int == 0, "\(result.stdout)")
+        let log = try await daemon.stop()
+        #expect(log.contains("(127.0.0.1:"), "\(log)")
+        #expect(Self.counter("unmatched", in: log) == 1, "the victim's reply must be dropped, not delivered: \(log)")
+        #expect(sim.stop() == 0)
+    }
+
+    /// A client that connects and never reads is cut off once its queue is
+    /// full; a monitor and a command on other connections go on.
+    @Test func aStuckClientIsDisconnected() async throws {
+        let sim = try SimProcess(["--telemetry-hz", "2000"])
+        let daemon = try await Daemon(port: sim.path, extra: ["--client-queue", "4096"])
+        let unix = try #require(daemon.unix)
+        let monitor = try LineProcess("radio-cli", ["monitor", "--json", "--port", unix])
+        func samples() -> Int { monitor.lines.filter { $0.contains("\"seq\"") }.count }
+        try await monitor.waitUntil("samples flowing") { samples() >= 100 }
+
+        let port = try #require(UInt16(daemon.tcp.split(separator: ":").last ?? ""))
+        let stuck = try StuckClient(port: port)
+        defer { stuck.close() }
+        try await daemon.process.waitUntil("the stuck client disconnected") {
+            daemon.process.errorLines.contains { $0.contains("disconnected: not reading") }
+        }
+        let before = samples()
+        try await monitor.waitUntil("samples still flowing") { samples() >= before + 200 }
+        let state = try await run("radio-cli", ["get-state", "--json", "--port", daemon.tcp])
+        #expect(state.status == 0, "\(state.stderr)")
+        let (status, monitorLog) = try await monitor.interrupt()
+        #expect(status == 0, "\(monitorLog)")
+        let log = try await daemon.stop()
+        #expect(Self.counter("slow clients disconnected", in: log) == 1, "\(log)")
+        #expect(sim.stop() == 0)
+    }
+
+    @Test(arguments: ["0.0.0.0:0", "[::]:0"])
+    func aNonLoopbackAddressIsRefused(_ address: String) async throws {
+        let refused = try await run("radio-cli", ["serve", "--port", "loop://", "--listen", address])
+        #expect(refused.status == 64, "\(refused.stderr)")
+        #expect(refused.stderr.contains("not a loopback address"), "\(refused.stderr)")
+        #expect(refused.stderr.contains("--allow-remote"))
+        #expect(refused.stderr.split(separator: "\n").count == 1, "\(refused.stderr)")
+        #expect(refused.stdout.isEmpty)
+    }
+
+    @Test func aNonLoopbackAddressIsServedWithAllowRemote() async throws {
+        let daemon = try LineProcess("radio-cli", ["serve", "--port", "loop://", "--listen", "0.0.0.0:0", "--allow-remote"])
+        try await daemon.waitUntil("listening") { daemon.lines.contains { $0.hasPrefix("listening on tcp://0.0.0.0:") } }
+        let (status, log) = try await daemon.interrupt(SIGTERM)
+        #expect(status == 0, "\(log)")
+    }
+
+    @Test func badListenAddressesAreUsageErrors() async throws {
+        for (address, message) in [("127.0.0.1", "needs HOST:PORT"), ("127.0.0.1:http", "not a TCP port"),
+                                   ("127.0.0.1:70000", "not a TCP port"), (":7362", "needs a host")] {
+            let result = try await run("radio-cli", ["serve", "--port", "loop://", "--listen", address])
+            #expect(result.status == 64, "\(address): \(result.stderr)")
+            #expect(result.stderr.contains(message), "\(address): \(result.stderr)")
+        }
+        // A live daemon's socket is not taken over.
+        let first = try await Daemon(port: "loop://")
+        let path = try #require(first.socketPath)
+        let second = try await run("radio-cli", ["serve", "--port", "loop://", "--listen", "unix:\(path)"])
+        #expect(second.status == 69, "\(second.stderr)")
+        #expect(second.stderr.contains("another daemon"), "\(second.stderr)")
+        _ = try await first.stop()
+    }
+
+    /// The radio's pty goes away and comes back: the daemon keeps its
+    /// clients, they see the outage, calls fail at once meanwhile, and
+    /// telemetry resumes on the same connection.
+    @Test func theDaemonKeepsItsClientsAcrossAReplug() async throws {
+        let link = FileManager.default.temporaryDirectory.appendingPathComponent("radio-\(UUID().uuidString)").path
+        let sim = try SimProcess(["--telemetry-hz", "50", "--link", link])
+        let daemon = try await Daemon(port: link, unixSocket: false)
+        let monitor = try LineProcess("radio-cli", ["monitor", "--json", "--port", daemon.tcp])
+        func samples() -> Int { monitor.lines.filter { $0.contains("\"seq\"") }.count }
+        func outages() -> Int { monitor.lines.filter { $0.contains("\"disconnected\"") }.count }
+        try await monitor.waitUntil("samples before the unplug") { samples() >= 10 }
+        kill(sim.process.processIdentifier, SIGUSR1)
+        try await monitor.waitUntil("the outage reported") { outages() == 1 }
+        let during = try await run("radio-cli", ["get-state", "--port", daemon.tcp, "--timeout", "5"])
+        #expect(during.status == 69, "\(during.stderr)")
+        #expect(during.stderr.contains("daemon lost its radio"), "\(during.stderr)")
+        let before = samples()
+        kill(sim.process.processIdentifier, SIGUSR2)
+        try await monitor.waitUntil("samples after the replug") { samples() >= before + 10 }
+        let after = try await run("radio-cli", ["get-state", "--port", daemon.tcp])
+        #expect(after.status == 0, "\(after.stderr)")
+        let (status, monitorLog) = try await monitor.interrupt()
+        #expect(status == 0, "\(monitorLog)")
+        #expect(monitorLog.contains("link lost 1 time"), "\(monitorLog)")
+        let log = try await daemon.stop()
+        #expect(log.contains("radio link lost"), "\(log)")
+        #expect(log.contains("radio link back"), "\(log)")
+        #expect(Self.counter("radio outages", in: log) == 1, "\(log)")
+        #expect(sim.stop() == 0)
+    }
+}
+
+/// A TCP client that connects with a tiny receive buffer and never reads.
+final class StuckClient {
+    let fd: Int32
+
+    init(port: UInt16) throws {
+        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var small: Int32 = 1024
+        _ = setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, socklen_t(MemoryLayout<Int32>.size))
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = port.bigEndian
+        address.sin_addr.s_addr = UInt32(0x7F00_0001).bigEndian
+        let status = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
+        try #require(status == 0, "connect: \(String(cString: strerror(errno)))")
+    }
+
+    func close() { _ = Glibc.close(fd) }
+}

@@ -1,0 +1,128 @@
+import Foundation
+import RadioDriver
+import RadioProtocol
+import RadioSimulator
+import Testing
+@testable import RadioDaemon
+
+@Suite("Daemon sequence map")
+struct SequenceMapTests {
+    let t0 = ContinuousClock.now
+
+    func entry(_ client: Int, _ seq: UInt16, _ command: Command = .setPower) -> SequenceMap.Entry {
+        .init(client: client, clientSequence: seq, command: command.rawValue, sent: t0)
+    }
+
+    @Test func twoClientsWithTheSameSequenceGetDistinctUpstreamNumbers() throws {
+        var map = SequenceMap()
+        let a0 = map.allocate(entry(1, 7))
+        let a = try #require(a0)
+        let b0 = map.allocate(entry(2, 7))
+        let b = try #require(b0)
+        #expect(a != b)
+        #expect(map.inFlight == [1: 1, 2: 1])
+        let tb = map.take(b, command: Command.setPower.rawValue)
+        let ta = map.take(a, command: Command.setPower.rawValue)
+        #expect(tb == entry(2, 7))
+        #expect(ta == entry(1, 7))
+        #expect(map.count == 0)
+        #expect(map.inFlight.isEmpty)
+    }
+
+    @Test func aResponseForAnotherCommandOrADuplicateMatchesNothing() throws {
+        var map = SequenceMap()
+        let s0 = map.allocate(entry(1, 3, .setChannel))
+        let seq = try #require(s0)
+        let wrongCommand = map.take(seq, command: Command.setPower.rawValue)
+        #expect(wrongCommand == nil)
+        #expect(map.count == 1, "a mismatched response leaves the request waiting")
+        let first = map.take(seq, command: Command.setChannel.rawValue)
+        let duplicate = map.take(seq, command: Command.setChannel.rawValue)
+        #expect(first != nil)
+        #expect(duplicate == nil, "a duplicate finds nothing")
+    }
+
+    @Test func numbersRiseWrapPastZeroAndSkipThoseInFlight() throws {
+        var map = SequenceMap()
+        var seen: [UInt16] = []
+        for i in 0..<70_000 {
+            let s0 = map.allocate(entry(i % 3, UInt16(truncatingIfNeeded: i)))
+            let seq = try #require(s0)
+            #expect(seq != 0)
+            seen.append(seq)
+            if i == 5 { continue }  // request 5 (upstream 6) stays in flight
+            _ = map.take(seq, command: Command.setPower.rawValue)
+        }
+        #expect(seen[0] == 1 && seen[1] == 2)
+        #expect(seen[65_534] == 65_535)
+        #expect(seen[65_535] == 1, "wraps from 0xFFFF to 1, never 0")
+        #expect(!seen[65_535...].contains(6), "the number in flight is skipped")
+        #expect(map.count == 1)
+    }
+
+    @Test func oldRequestsExpireAndTheLinkLossForgetsAll() throws {
+        var map = SequenceMap()
+        _ = map.allocate(entry(1, 1))
+        _ = map.allocate(.init(client: 2, clientSequence: 1, command: 2, sent: t0 + .seconds(20)))
+        let expired = map.expire(sentBefore: t0 + .seconds(10))
+        #expect(expired == 1)
+        #expect(map.inFlight == [2: 1])
+        _ = map.allocate(entry(3, 9))
+        let removed = map.removeAll()
+        #expect(removed == 2)
+        #expect(map.count == 0 && map.inFlight.isEmpty)
+    }
+}
+
+@Suite("Daemon in process")
+struct DaemonInProcessTests {
+    /// The daemon in this process over a `loop://` radio, clients over TCP
+    /// and a Unix socket, many calls at once (also run under TSan by
+    /// `make tsan`): every reply reaches its caller.
+    @Test func concurrentClientsOverTCPAndUnixGetTheirOwnReplies() async throws {
+        let socket = FileManager.default.temporaryDirectory.appendingPathComponent("rdt-\(UUID().uuidString.prefix(8)).sock").path
+        let radio = LoopTransport(configuration: SimulatorConfiguration())
+        let daemon = try RadioDaemon(transport: radio, listen: [.tcp(host: "127.0.0.1", port: 0), .unix(path: socket)])
+        let serving = Thread { _ = daemon.run() }
+        serving.start()
+        defer {
+            daemon.stop()
+            while !serving.isFinished { usleep(1000) }
+            radio.close()
+        }
+        let urls = daemon.urls
+        #expect(urls.count == 2)
+        let perTask = Int(ProcessInfo.processInfo.environment["RADIO_CONCURRENCY_PER_TASK"] ?? "") ?? 200
+        let clients = try (0..<8).map { i in try RadioClient(port: urls[i % 2]) }
+        defer { for c in clients { c.close() } }
+        let wrong = await withTaskGroup(of: Int.self) { group in
+            for (k, client) in clients.enumerated() {
+                for task in 0..<4 {
+                    group.addTask {
+                        var wrong = 0
+                        for i in 0..<perTask / 4 {
+                            let payload = Array("\(k)/\(task)/\(i)".utf8)
+                            do {
+                                _ = try await client.ping(payload)  // checks the echo
+                                let channel = UInt16(1 + (k * 131 + task * 17 + i) % 1000)
+                                if try await client.setChannel(channel) != channel { wrong += 1 }
+                            } catch {
+                                wrong += 1
+                            }
+                        }
+                        return wrong
+                    }
+                }
+            }
+            return await group.reduce(0, +)
+        }
+        #expect(wrong == 0)
+        let calls = 8 * 4 * (perTask / 4) * 2
+        let s = daemon.statistics
+        #expect(s.requests == calls)
+        #expect(s.responses == calls)
+        #expect(s.unmatched == 0 && s.busyReplies == 0)
+        #expect(s.clientsAccepted == 8)
+        for c in clients { #expect(c.statistics.unmatchedResponses == 0) }
+    }
+}
