@@ -15,7 +15,7 @@ BIN             = $(shell $(SWIFT) build $(BUILD_FLAGS) --show-bin-path)
 SIM_LINK        = .build/radio-sim.pty
 
 .PHONY: all run test test-unit test-integration test-e2e tsan bench bench-fast bench-slow bench-check \
-        bench-baseline bench-alloc-check bench-gate-demo bench-floor bench-hil build deps vectors vectors-write clean \
+        bench-baseline bench-alloc-check bench-gate-demo bench-floor bench-daemon bench-hil build deps vectors vectors-write clean \
         udev-rules udev-rules-check install-udev soak fuzz
 
 all: build
@@ -137,6 +137,12 @@ bench-gate-demo: deps
 # process, measured in the same run.
 bench-floor: deps
 	scripts/pty-floor.sh
+
+# The sharing daemon: 32 clients at 5,000 requests/s to loop://, and the
+# daemon's added latency in front of radio-sim's pty (ROUNDS alternations).
+ROUNDS ?= 5
+bench-daemon: deps
+	scripts/daemon-bench.sh $(ROUNDS)
 
 # Round trips on real hardware: make bench-hil PORT=/dev/ttyUSB0 [BAUD=115200] [COUNT=2000]
 BAUD  ?= 115200

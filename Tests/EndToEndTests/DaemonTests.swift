@@ -88,16 +88,16 @@ struct DaemonTests {
     /// A client killed while its request is at the radio: the reply finds
     /// no one and is dropped; the other clients carry on untouched.
     @Test func aClientKilledMidCallDoesNotDisturbTheOthers() async throws {
-        let sim = try SimProcess(["--telemetry-hz", "0", "--fault", "delay=300ms"])
+        let sim = try SimProcess(["--telemetry-hz", "0", "--fault", "delay=1s"])
         let daemon = try await Daemon(port: sim.path)
         let unix = try #require(daemon.unix)
         async let others = run("radio-cli", ["load", "--port", unix, "--clients", "2", "--rate", "2", "--duration", "3",
-                                             "--timeout", "3", "--json", "--quiet"])
+                                             "--timeout", "5", "--retries", "0", "--json", "--quiet"])
         let victim = try LineProcess("radio-cli", ["get-state", "--timeout", "10", "--port", daemon.tcp])
         try await daemon.process.waitUntil("the victim connected") {
             daemon.process.errorLines.contains { $0.contains("connected from 127.0.0.1") }
         }
-        // Its GetState is at the radio for 300 ms; kill it 100 ms in.
+        // Its GetState is at the radio for 1 s; kill it about 100 ms in.
         try await Task.sleep(for: .milliseconds(100))
         kill(victim.process.processIdentifier, SIGKILL)
         let result = try await others
