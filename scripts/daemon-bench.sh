@@ -3,7 +3,8 @@
 # and radio-cli bench on a release build:
 #   1. 32 clients at 5,000 requests/s in all through the daemon to loop://
 #      (target: p99 <= 1 ms from each request's due time, zero errors);
-#   2. the daemon in front of radio-sim's pty against a direct connection to
+#   2. the daemon in front of radio-sim's pty (over TCP and over its Unix
+#      socket) against a direct connection to
 #      the same pty, alternated ROUNDS times in this run (target: <= 25 %
 #      added p50).
 # Usage: scripts/daemon-bench.sh [rounds] [seconds per load run]
@@ -43,23 +44,38 @@ print(f"  service time:  p50 {s['p50']} µs  p99 {s['p99']} µs")
 print(f"  target p99 <= 1000 µs, zero errors: {'met' if l['p99'] <= 1000 and r['errors'] == 0 else 'NOT met'}")
 PY
 
-echo "== 2. radio-sim's pty: direct vs through the daemon, ${rounds} rounds alternating"
+echo "== 2. radio-sim's pty: direct, through the daemon over TCP, and over its Unix socket; ${rounds} rounds"
 link="$work/radio"
 "$bin/radio-sim" --telemetry-hz 0 --link "$link" >/dev/null &
 pids+=("$!")
 for _ in $(seq 50); do [ -e "$link" ] && break; sleep 0.1; done
-: >"$work/pairs"
+start_daemon_unix() {
+    "$bin/radio-cli" serve --quiet --port "$link" --listen "unix:$work/radio.sock" >"$work/serve.out" 2>>"$work/serve.log" &
+    daemon=$!
+    pids+=("$daemon")
+    for _ in $(seq 100); do grep -q '^listening on' "$work/serve.out" 2>/dev/null && break; sleep 0.05; done
+    url="unix://$work/radio.sock"
+}
+: >"$work/rows"
 for round in $(seq "$rounds"); do
-    for order in direct daemon; do
-        [ $((round % 2)) -eq 0 ] && order=$([ "$order" = direct ] && echo daemon || echo direct)
-        if [ "$order" = direct ]; then port=$link; else start_daemon "$link"; port=$url; fi
+    # Rotate the order each round, so drift in the machine's load does not
+    # always favour the same path.
+    case $((round % 3)) in
+        1) orders="direct tcp unix" ;; 2) orders="tcp unix direct" ;; *) orders="unix direct tcp" ;;
+    esac
+    for order in $orders; do
+        case $order in
+            direct) port=$link ;;
+            tcp) start_daemon "$link"; port=$url ;;
+            unix) start_daemon_unix; port=$url ;;
+        esac
         b=$("$bin/radio-cli" bench --port "$port" --count 3000 --commands set-power --json)
         l=$("$bin/radio-cli" load --port "$port" --clients 1 --rate 1000 --duration "$seconds" --command set-power --quiet --json)
-        [ "$order" = daemon ] && stop_daemon
-        echo "$round $order $b $l" >>"$work/pairs"
+        [ "$order" != direct ] && stop_daemon
+        echo "$round $order $b $l" >>"$work/rows"
     done
 done
-python3 - "$work/pairs" <<'PY'
+python3 - "$work/rows" <<'PY'
 import json, statistics, sys
 rows = {}
 for line in open(sys.argv[1]):
@@ -68,15 +84,18 @@ for line in open(sys.argv[1]):
     bench, end = dec.raw_decode(rest)
     load, _ = dec.raw_decode(rest[end:].lstrip())
     rows.setdefault(int(rnd), {})[order] = (bench["commands"]["set-power"]["p50_us"], load["latency_us"]["p50"],
-                                           load["errors"])
-bench_ratio, load_ratio = [], []
-print("  round  bench p50 direct/daemon (µs)   load 1000/s p50 direct/daemon (µs)")
+                                           load["service_time_us"]["p50"], load["errors"])
+ratios = {k: [] for k in ("tcp", "unix", "tcp-load", "unix-load")}
+print("  round   bench p50 (µs): direct   tcp    unix  |  load 1000/s p50 from due (µs): direct   tcp    unix   errors")
 for rnd in sorted(rows):
-    (bd, ld, ed), (bs, ls, es) = rows[rnd]["direct"], rows[rnd]["daemon"]
-    bench_ratio.append(bs / bd); load_ratio.append(ls / ld)
-    print(f"  {rnd:5}  {bd:7.1f} / {bs:7.1f}  (+{100 * (bs / bd - 1):4.0f} %)     "
-          f"{ld:7.1f} / {ls:7.1f}  (+{100 * (ls / ld - 1):4.0f} %)   errors {ed}/{es}")
-mb, ml = statistics.median(bench_ratio), statistics.median(load_ratio)
-print(f"  median added p50: bench +{100 * (mb - 1):.0f} %, load +{100 * (ml - 1):.0f} % "
-      f"(target <= 25 %: {'met' if mb <= 1.25 else 'NOT met'} by bench)")
+    r = rows[rnd]
+    for k in ("tcp", "unix"):
+        ratios[k].append(r[k][0] / r["direct"][0])
+        ratios[k + "-load"].append(r[k][1] / r["direct"][1])
+    print(f"  {rnd:5}  {r['direct'][0]:19.1f} {r['tcp'][0]:6.1f} {r['unix'][0]:6.1f}  |  "
+          f"{r['direct'][1]:33.1f} {r['tcp'][1]:6.1f} {r['unix'][1]:6.1f}   "
+          f"{r['direct'][3]}/{r['tcp'][3]}/{r['unix'][3]}")
+def pct(v): return f"+{100 * (statistics.median(v) - 1):.0f} %"
+print(f"  median added p50, bench: tcp {pct(ratios['tcp'])}, unix {pct(ratios['unix'])}; "
+      f"load: tcp {pct(ratios['tcp-load'])}, unix {pct(ratios['unix-load'])}  (target: <= +25 %)")
 PY

@@ -260,21 +260,13 @@ struct MonitorEndToEndTests {
 
     @Test func ctrlCStopsCleanlyWithASummary() async throws {
         let sim = try SimProcess(["--telemetry-hz", "100"])
-        let process = Process()
-        process.executableURL = productsDirectory.appendingPathComponent("radio-cli")
-        process.arguments = ["monitor", "--port", sim.path]
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        try await Task.sleep(for: .milliseconds(500))
-        kill(process.processIdentifier, SIGINT)
-        let output = out.fileHandleForReading.readDataToEndOfFile()
-        let errors = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        #expect(process.terminationReason == .exit && process.terminationStatus == 0, "\(errors)")
-        #expect(!output.isEmpty)
-        #expect(errors.hasPrefix("monitor: "))
+        let monitor = try LineProcess("radio-cli", ["monitor", "--port", sim.path])
+        // Interrupt once samples flow (its handlers are in place by then),
+        // not after a fixed time a slow sanitized build may not meet.
+        try await monitor.waitUntil("samples") { monitor.lines.count >= 3 }
+        let (status, errors) = try await monitor.interrupt()
+        #expect(monitor.process.terminationReason == .exit && status == 0, "\(errors)")
+        #expect(errors.hasPrefix("monitor: "), "\(errors)")
         #expect(sim.stop() == 0)
     }
 

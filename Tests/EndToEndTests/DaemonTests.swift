@@ -88,17 +88,16 @@ struct DaemonTests {
     /// A client killed while its request is at the radio: the reply finds
     /// no one and is dropped; the other clients carry on untouched.
     @Test func aClientKilledMidCallDoesNotDisturbTheOthers() async throws {
-        let sim = try SimProcess(["--telemetry-hz", "0", "--fault", "delay=1s"])
+        let sim = try SimProcess(["--telemetry-hz", "0", "--fault", "delay=3s"])
         let daemon = try await Daemon(port: sim.path)
         let unix = try #require(daemon.unix)
         async let others = run("radio-cli", ["load", "--port", unix, "--clients", "2", "--rate", "2", "--duration", "3",
-                                             "--timeout", "5", "--retries", "0", "--json", "--quiet"])
-        let victim = try LineProcess("radio-cli", ["get-state", "--timeout", "10", "--port", daemon.tcp])
-        try await daemon.process.waitUntil("the victim connected") {
-            daemon.process.errorLines.contains { $0.contains("connected from 127.0.0.1") }
-        }
-        // Its GetState is at the radio for 1 s; kill it about 100 ms in.
-        try await Task.sleep(for: .milliseconds(100))
+                                             "--timeout", "8", "--retries", "0", "--json", "--quiet"])
+        // --trace logs each frame just before it is written: once the
+        // victim's GetState is on its way, the radio holds the answer 3 s.
+        let victim = try LineProcess("radio-cli", ["get-state", "--trace", "--timeout", "10", "--port", daemon.tcp])
+        try await victim.waitUntil("the victim's request sent") { victim.errorLines.contains { $0.contains("GetState") } }
+        try await Task.sleep(for: .milliseconds(200))
         kill(victim.process.processIdentifier, SIGKILL)
         let result = try await others
         #expect(result.status == 0, "\(result.stderr)")
