@@ -378,7 +378,7 @@ public final class RadioDaemon: Sendable {
         }
         client.connection.close()
         if !quiet {
-            options.log("client \(id) (\(client.connection.peer)) disconnected: \(reason); it sent \(client.requests) request\(client.requests == 1 ? "" : "s")")
+            options.log("client \(id) (\(client.connection.peer)) disconnected: \(reason); requests=\(client.requests)")
         }
     }
 

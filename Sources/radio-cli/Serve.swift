@@ -109,9 +109,11 @@ struct Serve: ParsableCommand {
         for s in signals { s.cancel() }
         transport.close()
         let s = daemon.statistics
-        ServeLog.write("stopped: \(s.clientsAccepted) clients served, \(s.requests) requests forwarded, "
-            + "\(s.responses) responses delivered, \(s.telemetryFrames) telemetry frames, \(s.busyReplies) answered busy, "
-            + "\(s.unmatched) unmatched, \(s.slowClients) slow clients disconnected, \(s.outages) radio outages")
+        ServeLog.write("stopped: clients=\(s.clientsAccepted) refused=\(s.clientsRefused) requests=\(s.requests) "
+            + "responses=\(s.responses) unmatched=\(s.unmatched) busy=\(s.busyReplies) expired=\(s.expired) "
+            + "telemetry=\(s.telemetryFrames) slow-clients=\(s.slowClients) outages=\(s.outages) "
+            + "client-decode-errors=\(s.clientDecodeErrors) radio-decode-errors=\(s.radioDecodeErrors) "
+            + "ignored-frames=\(s.ignoredFrames)")
         if let failure { throw Failure(failure.description, status: failure.exitStatus) }
     }
 }

@@ -2,8 +2,10 @@ import Foundation
 import Testing
 
 /// `radio-cli serve` with real processes: radio-sim behind a real pty, the
-/// daemon, and radio-cli clients over TCP and a Unix socket.
-@Suite("radio-cli serve")
+/// daemon, and radio-cli clients over TCP and a Unix socket. One test at a
+/// time: each runs several processes, and together (under ThreadSanitizer,
+/// on two cores) they would starve the timing-sensitive tests elsewhere.
+@Suite("radio-cli serve", .serialized)
 struct DaemonTests {
     /// A running daemon and the URLs it printed.
     struct Daemon {
@@ -45,11 +47,13 @@ struct DaemonTests {
         try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any], "not JSON: \(text)")
     }
 
-    /// A number from the daemon's closing summary: "… 12 requests forwarded, …".
+    /// A number from the daemon's closing summary: "stopped: clients=3 requests=12 …".
     static func counter(_ name: String, in log: String) -> Int? {
-        guard let summary = log.split(separator: "\n").last(where: { $0.contains("stopped:") }),
-              let range = summary.range(of: " \(name)") else { return nil }
-        return Int(summary[..<range.lowerBound].split(separator: " ").last ?? "")
+        guard let summary = log.split(separator: "\n").last(where: { $0.contains("stopped:") }) else { return nil }
+        return summary.split(separator: " ").lazy.compactMap { field -> Int? in
+            let parts = field.split(separator: "=")
+            return parts.count == 2 && parts[0] == name ? Int(parts[1]) : nil
+        }.first
     }
 
     @Test func twoClientsAndTwoMonitorsShareOneRadio() async throws {
@@ -60,9 +64,9 @@ struct DaemonTests {
         // payloads unique to each process: a reply delivered to the wrong
         // caller would count as "wrong reply" and make load exit 65.
         async let pings = run("radio-cli", ["load", "--port", daemon.tcp, "--clients", "4", "--rate", "300",
-                                            "--duration", "2", "--command", "ping", "--json", "--quiet"])
+                                            "--duration", "2", "--command", "ping", "--timeout", "5", "--json", "--quiet"])
         async let sets = run("radio-cli", ["load", "--port", unix, "--clients", "4", "--rate", "300",
-                                           "--duration", "2", "--command", "mix", "--json", "--quiet"])
+                                           "--duration", "2", "--command", "mix", "--timeout", "5", "--json", "--quiet"])
         async let tcpMonitor = run("radio-cli", ["monitor", "--json", "--count", "25", "--port", daemon.tcp])
         async let unixMonitor = run("radio-cli", ["monitor", "--json", "--count", "25", "--port", unix])
         for result in try await [pings, sets] {
@@ -78,9 +82,11 @@ struct DaemonTests {
             #expect(samples.count == 25, "\(result.stdout.suffix(300))")
         }
         let log = try await daemon.stop()
-        // 1,200 load calls, an Identify per load and a GetState per monitor.
-        #expect(Self.counter("requests forwarded", in: log) == 1204, "\(log)")
-        #expect(Self.counter("responses delivered", in: log) == 1204, "\(log)")
+        // 1,200 load calls, an Identify per load and a GetState per monitor
+        // (and a retry, should a slow build need one): all answered.
+        let requests = try #require(Self.counter("requests", in: log), "\(log)")
+        #expect(requests >= 1204, "\(log)")
+        #expect(Self.counter("responses", in: log) == requests, "\(log)")
         #expect(Self.counter("unmatched", in: log) == 0, "\(log)")
         #expect(sim.stop() == 0)
     }
@@ -113,7 +119,7 @@ struct DaemonTests {
     /// A client that connects and never reads is cut off once its queue is
     /// full; a monitor and a command on other connections go on.
     @Test func aStuckClientIsDisconnected() async throws {
-        let sim = try SimProcess(["--telemetry-hz", "2000"])
+        let sim = try SimProcess(["--telemetry-hz", "1000"])
         let daemon = try await Daemon(port: sim.path, extra: ["--client-queue", "4096"])
         let unix = try #require(daemon.unix)
         let monitor = try LineProcess("radio-cli", ["monitor", "--json", "--port", unix])
@@ -127,13 +133,13 @@ struct DaemonTests {
             daemon.process.errorLines.contains { $0.contains("disconnected: not reading") }
         }
         let before = samples()
-        try await monitor.waitUntil("samples still flowing") { samples() >= before + 200 }
+        try await monitor.waitUntil("samples still flowing") { samples() >= before + 100 }
         let state = try await run("radio-cli", ["get-state", "--json", "--port", daemon.tcp])
         #expect(state.status == 0, "\(state.stderr)")
         let (status, monitorLog) = try await monitor.interrupt()
         #expect(status == 0, "\(monitorLog)")
         let log = try await daemon.stop()
-        #expect(Self.counter("slow clients disconnected", in: log) == 1, "\(log)")
+        #expect(Self.counter("slow-clients", in: log) == 1, "\(log)")
         #expect(sim.stop() == 0)
     }
 
@@ -197,7 +203,7 @@ struct DaemonTests {
         let log = try await daemon.stop()
         #expect(log.contains("radio link lost"), "\(log)")
         #expect(log.contains("radio link back"), "\(log)")
-        #expect(Self.counter("radio outages", in: log) == 1, "\(log)")
+        #expect(Self.counter("outages", in: log) == 1, "\(log)")
         #expect(sim.stop() == 0)
     }
 }
