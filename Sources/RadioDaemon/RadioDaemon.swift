@@ -121,6 +121,7 @@ public final class RadioDaemon: Sendable {
             throw .system("pipe", e)
         }
         wake = (pipe[0], pipe[1])
+        identifyRadio()
     }
 
     deinit {
@@ -389,7 +390,21 @@ public final class RadioDaemon: Sendable {
 
     // MARK: Radio thread
 
+    /// Asks the radio who it is, for the log and so that a reconnect by
+    /// path takes only this radio again (`ReconnectingTransport`).
+    private func identifyRadio() {
+        do throws(RadioError) {
+            let id = try IdentityProbe.identify(transport, timeout: .seconds(2))
+            options.log("radio: \(id.model), serial \(id.serialNumber), firmware \(id.firmwareVersion)")
+            (transport as? ReconnectingTransport)?.expectSerialNumber(id.serialNumber)
+        } catch {
+            options.log("warning: the radio on \(transport.name) did not answer Identify (\(error)); serving it "
+                + "anyway, but a reconnect will not check that it is the same radio")
+        }
+    }
+
     private func radioLoop() {
+        var awayLogged: String?
         while !state.withLock({ $0.stopping }) {
             do throws(RadioError) {
                 try transport.waitForInput(timeout: .milliseconds(250))
@@ -407,8 +422,16 @@ public final class RadioDaemon: Sendable {
                 wakeLoop()
                 return
             }
-            if state.withLock({ $0.linkDown }) != nil, !((transport as? ReconnectingTransport)?.isAway ?? false) {
-                linkBack()
+            guard let down = state.withLock({ $0.linkDown }) else { continue }
+            let port = transport as? ReconnectingTransport
+            if let why = port?.awayReason?.description {
+                // Say so when the reason the radio stays away changes (gone,
+                // a different radio at its path, ...), once per change.
+                if why != awayLogged && !why.contains(down) { options.log("radio still away: \(why)") }
+                awayLogged = why
+            } else {
+                awayLogged = nil
+                if !(port?.isAway ?? false) { linkBack() }
             }
         }
     }

@@ -1,3 +1,5 @@
+import RadioDriver
+
 /// The daemon's table of requests in flight to the radio, keyed by the
 /// sequence number it gave each one upstream (docs/PROTOCOL.md §11).
 ///
@@ -30,9 +32,9 @@ struct SequenceMap {
     /// Records a request and returns its upstream sequence number; nil when
     /// every number is in flight.
     mutating func allocate(_ entry: Entry) -> UInt16? {
-        guard entries.count < Int(UInt16.max) else { return nil }
+        guard entries.count < Int(UInt16.max) - 1 else { return nil }
         var seq = next
-        while seq == 0 || entries[seq] != nil { seq &+= 1 }
+        while seq == 0 || seq == IdentityProbe.sequence || entries[seq] != nil { seq &+= 1 }
         next = seq &+ 1
         entries[seq] = entry
         inFlight[entry.client, default: 0] += 1

@@ -277,7 +277,7 @@ final class Shared: Sendable {
             if let away = s.upstreamAway { return .failure(away) }
             // 65,535 numbers and far fewer calls in flight: this ends quickly.
             var seq = s.nextSequence
-            while seq == 0 || s.pending[seq] != nil { seq &+= 1 }
+            while seq == 0 || seq == IdentityProbe.sequence || s.pending[seq] != nil { seq &+= 1 }
             s.nextSequence = seq &+ 1
             s.pending[seq] = Pending(command: command, deadline: deadline,
                                      discardedAtStart: s.statistics.discardedBytes)
@@ -461,6 +461,12 @@ final class Shared: Sendable {
                 return true
             }
             if matched { finish(frame.sequence, outcome) }
+            // The radio said who it is: from now on a reconnect by path
+            // must find this radio again, not whatever took the path.
+            if matched, case .success(.response(.ok(.identity(let identity)))) = message,
+               let port = transport as? ReconnectingTransport, port.expectedSerialNumber == nil {
+                port.expectSerialNumber(identity.serialNumber)
+            }
         }
     }
 

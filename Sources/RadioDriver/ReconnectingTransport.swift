@@ -28,6 +28,9 @@ public final class ReconnectingTransport: RadioTransport {
         var lastError: RadioError?
         var hotplug: Task<Void, Never>?
         var reconnects = 0
+        /// Set once the radio's identity is known: a reopened port is used
+        /// only if the radio on it answers Identify with this serial.
+        var expectedSerial: String?
     }
     private let state: Locked<State>
     /// Wakes a wait while the port is away (interrupt, hotplug, close).
@@ -49,6 +52,20 @@ public final class ReconnectingTransport: RadioTransport {
     public var reconnectCount: Int { state.withLock { $0.reconnects } }
     /// True while the port is away.
     public var isAway: Bool { state.withLock { $0.current == nil && !$0.closed } }
+
+    /// Why the port is away (the last failed reopen, or the loss), while it is.
+    public var awayReason: RadioError? { state.withLock { $0.current == nil && !$0.closed ? $0.lastError : nil } }
+
+    /// From now on, a reopened port is taken only if the radio on it answers
+    /// Identify with `serial`: a path such as /dev/ttyUSB0 or /dev/pts/3
+    /// may be given to another device while this one is away, and a driver
+    /// must not start driving that one. Until then (and with nil) the same
+    /// path is taken to be the same radio.
+    public func expectSerialNumber(_ serial: String?) {
+        state.withLock { $0.expectedSerial = serial }
+    }
+
+    public var expectedSerialNumber: String? { state.withLock { $0.expectedSerial } }
 
     public var reconnects: Bool { true }
 
@@ -126,8 +143,20 @@ public final class ReconnectingTransport: RadioTransport {
 
     private func attemptReopen() {
         guard state.withLock({ !$0.closed && $0.current == nil }) else { return }
-        do {
+        do throws(RadioError) {
             let port = try reopen()
+            if let expected = state.withLock({ $0.expectedSerial }) {
+                do throws(RadioError) {
+                    let identity = try IdentityProbe.identify(port)
+                    guard identity.serialNumber == expected else {
+                        throw RadioError.disconnected("\(name) now leads to a different radio (serial "
+                            + "\(identity.serialNumber), not \(expected)); not using it, waiting for \(expected)")
+                    }
+                } catch {
+                    port.close()
+                    throw error
+                }
+            }
             let keep = state.withLock { s -> Bool in
                 guard !s.closed else { return false }
                 s.current = port
@@ -139,7 +168,7 @@ public final class ReconnectingTransport: RadioTransport {
             if !keep { port.close() }
         } catch {
             state.withLock { s in
-                s.lastError = .disconnected("\(name): \(error)")
+                if case .disconnected = error { s.lastError = error } else { s.lastError = .disconnected("\(name): \(error)") }
                 s.nextAttempt = .now + s.backoff
                 s.backoff = min(s.backoff * 2, ReconnectingTransport.maxBackoff)
             }

@@ -54,9 +54,11 @@ struct SequenceMapTests {
             _ = map.take(seq, command: Command.setPower.rawValue)
         }
         #expect(seen[0] == 1 && seen[1] == 2)
-        #expect(seen[65_534] == 65_535)
-        #expect(seen[65_535] == 1, "wraps from 0xFFFF to 1, never 0")
-        #expect(!seen[65_535...].contains(6), "the number in flight is skipped")
+        #expect(seen[65_532] == 65_533)
+        #expect(seen[65_533] == 65_535, "0xFFFE is the identity probe's")
+        #expect(seen[65_534] == 1, "wraps from 0xFFFF to 1, never 0")
+        #expect(!seen[65_534...].contains(6), "the number in flight is skipped")
+        #expect(!seen.contains(IdentityProbe.sequence))
         #expect(map.count == 1)
     }
 

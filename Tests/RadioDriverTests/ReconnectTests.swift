@@ -24,8 +24,8 @@ struct ReconnectTests {
             try plugIn()
         }
 
-        func plugIn() throws {
-            let sim = try PtySimulator(configuration: config)
+        func plugIn(_ configuration: SimulatorConfiguration? = nil) throws {
+            let sim = try PtySimulator(configuration: configuration ?? config)
             try? FileManager.default.removeItem(atPath: link)
             try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: sim.slavePath)
             self.sim = sim
@@ -43,6 +43,42 @@ struct ReconnectTests {
             sim?.stop()
             unlink(link)
         }
+    }
+
+    @Test("once the radio has said who it is, a different radio at its path is not used")
+    func aDifferentRadioAtThePathIsNotUsed() async throws {
+        let bench = try Bench(telemetryHz: 0)
+        let client = try RadioClient(port: bench.link, options: .init(timeout: .seconds(2), retries: 0))
+        defer { client.close() }
+        #expect(try await client.identify().serialNumber == "SIM-0001")
+        bench.unplug()
+        var impostor = bench.config
+        impostor.serialNumber = "OTHER-9"
+        try bench.plugIn(impostor)
+        // Calls fail at once while the port is away; the reason names the
+        // impostor once the transport has tried it.
+        var refused: RadioError?
+        for _ in 0..<100 {
+            do throws(RadioError) {
+                _ = try await client.setChannel(7)
+                Issue.record("a call reached the impostor")
+                break
+            } catch {
+                if error.description.contains("different radio") { refused = error; break }
+            }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        let why = try #require(refused).description
+        #expect(why.contains("serial OTHER-9, not SIM-0001"), "\(why)")
+        #expect(bench.sim?.snapshot.appliedCommands == 0, "the impostor was only asked who it is, never set")
+        bench.unplug()
+        try bench.plugIn()
+        var back = false
+        for _ in 0..<100 where !back {
+            if (try? await client.state()) != nil { back = true } else { try await Task.sleep(for: .milliseconds(100)) }
+        }
+        #expect(back, "the right radio is taken again")
+        #expect(try await client.identify().serialNumber == "SIM-0001")
     }
 
     @Test("in-flight calls fail fast with disconnected, later calls succeed, telemetry shows the outage then resumes")
