@@ -135,6 +135,9 @@ public final class RadioDaemon: Sendable {
 
     public var statistics: Statistics { stats.withLock { $0 } }
 
+    /// Clients connected now.
+    public var clientCount: Int { registry.withLock { $0.all.count } }
+
     /// Ends `run`: from a signal handler's queue, or any thread.
     public func stop() {
         state.withLock { $0.stopping = true }

@@ -23,7 +23,9 @@ struct Serve: ParsableCommand {
             addresses are accepted unless --allow-remote is given: the protocol has no \
             authentication. One line per listener goes to stdout when it is ready \
             ("listening on tcp://127.0.0.1:7362"); connections and link events are logged to \
-            stderr. SIGTERM or Ctrl-C stops it cleanly (exit 0).
+            stderr. SIGUSR1 logs the counters so far (key=value); SIGTERM or Ctrl-C stops it \
+            cleanly (exit 0) and logs them. A port that does not reconnect (?reconnect=off) \
+            going away ends it with exit 69.
             """)
 
     @OptionGroup var global: GlobalOptions
@@ -89,10 +91,15 @@ struct Serve: ParsableCommand {
             throw Failure(error.description, status: error.exitStatus)
         }
 
-        let signals = [SIGINT, SIGTERM].map { sig -> any DispatchSourceSignal in
+        let signals = [SIGINT, SIGTERM, SIGUSR1].map { sig -> any DispatchSourceSignal in
             signal(sig, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
             source.setEventHandler {
+                if sig == SIGUSR1 {
+                    // As dd does: the counters so far, and carry on.
+                    ServeLog.write("statistics: \(Serve.summary(daemon.statistics, clientsNow: daemon.clientCount))")
+                    return
+                }
                 ServeLog.write("\(sig == SIGTERM ? "SIGTERM" : "SIGINT"): stopping")
                 daemon.stop()
             }
@@ -108,13 +115,20 @@ struct Serve: ParsableCommand {
         let failure = daemon.run()
         for s in signals { s.cancel() }
         transport.close()
-        let s = daemon.statistics
-        ServeLog.write("stopped: clients=\(s.clientsAccepted) refused=\(s.clientsRefused) requests=\(s.requests) "
+        ServeLog.write("stopped: \(Serve.summary(daemon.statistics, clientsNow: nil))")
+        if let failure { throw Failure(failure.description, status: failure.exitStatus) }
+    }
+}
+
+extension Serve {
+    /// The daemon's counters as key=value pairs, for grep and scripts.
+    static func summary(_ s: RadioDaemon.Statistics, clientsNow: Int?) -> String {
+        (clientsNow.map { "connected=\($0) " } ?? "")
+            + "clients=\(s.clientsAccepted) refused=\(s.clientsRefused) requests=\(s.requests) "
             + "responses=\(s.responses) unmatched=\(s.unmatched) busy=\(s.busyReplies) expired=\(s.expired) "
             + "telemetry=\(s.telemetryFrames) slow-clients=\(s.slowClients) outages=\(s.outages) "
             + "client-decode-errors=\(s.clientDecodeErrors) radio-decode-errors=\(s.radioDecodeErrors) "
-            + "ignored-frames=\(s.ignoredFrames)")
-        if let failure { throw Failure(failure.description, status: failure.exitStatus) }
+            + "ignored-frames=\(s.ignoredFrames)"
     }
 }
 

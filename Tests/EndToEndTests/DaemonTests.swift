@@ -273,3 +273,90 @@ struct DaemonIdentityTests {
         #expect(sim.stop() == 0)
     }
 }
+
+@Suite("radio-cli load")
+struct LoadTests {
+    /// The radio freezes for 400 ms in the middle of a constant-rate run.
+    /// The requests due during the freeze are sent late, after it; their
+    /// latency counts from when they were due, so it shows the freeze
+    /// (coordinated-omission correction), while their service time does not.
+    @Test func aStallCountsAgainstEveryRequestDueDuringIt() async throws {
+        let sim = try SimProcess(["--telemetry-hz", "0"])
+        let load = try LineProcess("radio-cli", ["load", "--port", sim.path, "--clients", "1", "--rate", "100",
+                                                 "--duration", "3", "--timeout", "5", "--retries", "0", "--json"])
+        // Freeze once the progress line shows the run under way.
+        try await load.waitUntil("the first progress line") { load.errorLines.contains { $0.hasPrefix("load: ") } }
+        kill(sim.process.processIdentifier, SIGSTOP)
+        try await Task.sleep(for: .milliseconds(400))
+        kill(sim.process.processIdentifier, SIGCONT)
+        try await load.waitUntil("the report") { !load.lines.isEmpty }
+        let report = try DaemonTests.json(try #require(load.lines.first))
+        #expect(report["ok"] as? Int == 300, "\(report)")
+        #expect(report["errors"] as? Int == 0)
+        let latency = try #require(report["latency_us"] as? [String: Double])
+        let service = try #require(report["service_time_us"] as? [String: Double])
+        // About 40 of the 300 requests were due during the freeze, and
+        // wait from 400 ms down to a few ms past their due time: the top
+        // 1 % over 250 ms, the top 10 % over 40 ms. Only the one call
+        // caught in the freeze took long to serve.
+        #expect(try #require(latency["p99"]) >= 250_000, "\(latency)")
+        #expect(try #require(latency["p90"]) >= 40_000, "\(latency)")
+        #expect(try #require(service["p90"]) < 20_000, "\(service)")
+        #expect(try #require(service["max"]) >= 300_000, "\(service)")
+        let progress = load.errorLines.filter { $0.hasPrefix("load: ") }
+        #expect(progress.count >= 2, "a progress line each second: \(progress)")
+        #expect(progress.allSatisfy { $0.contains("sent ") && $0.contains(" ok ") && $0.contains("/s") }, "\(progress)")
+        let (status, _) = try await load.interrupt()
+        #expect(status == 0)
+        #expect(sim.stop() == 0)
+    }
+
+    @Test func theTextReportHasPercentilesAndTheAchievedRate() async throws {
+        let result = try await run("radio-cli", ["load", "--port", "loop://", "--clients", "4", "--rate", "400",
+                                                 "--duration", "1", "--quiet"])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.contains("400 sent of 400 due, 400 ok, 0 errors"), "\(result.stdout)")
+        #expect(result.stdout.contains("p99.9"), "\(result.stdout)")
+        #expect(result.stdout.contains("from due time"), "\(result.stdout)")
+        #expect(result.stdout.contains("service time"), "\(result.stdout)")
+        #expect(result.stderr.isEmpty, "--quiet: no progress line")
+    }
+}
+
+@Suite("radio-cli serve: limits and endings", .serialized)
+struct DaemonLimitTests {
+    @Test func clientsPastMaxClientsAreRefusedAndSIGUSR1LogsTheCounters() async throws {
+        let daemon = try await DaemonTests.Daemon(port: "loop://", extra: ["--max-clients", "1"], unixSocket: false)
+        let monitor = try LineProcess("radio-cli", ["monitor", "--json", "--port", daemon.tcp])
+        try await monitor.waitUntil("samples") { monitor.lines.count >= 2 }
+        let second = try await run("radio-cli", ["get-state", "--port", daemon.tcp, "--timeout", "2"])
+        #expect(second.status == 69, "\(second.stderr)")
+        #expect(daemon.process.errorLines.contains { $0.contains("already serving 1 (--max-clients)") },
+                "\(daemon.process.errorLines)")
+        kill(daemon.process.process.processIdentifier, SIGUSR1)
+        try await daemon.process.waitUntil("the counters") {
+            daemon.process.errorLines.contains { $0.contains("statistics: connected=1 ") }
+        }
+        let line = try #require(daemon.process.errorLines.first { $0.contains("statistics: ") })
+        #expect(line.contains(" refused=1 ") || line.contains(" refused=2 "), "\(line)")
+        _ = try await monitor.interrupt()
+        let log = try await daemon.stop()
+        #expect(DaemonTests.counter("clients", in: log) == 1, "\(log)")
+    }
+
+    /// A port that does not reconnect ends the daemon when it goes away:
+    /// exit 69, one line saying why, clients told by their connection closing.
+    @Test func aRadioThatDoesNotReconnectEndsTheDaemon() async throws {
+        let sim = try SimProcess(["--telemetry-hz", "50"])
+        let daemon = try LineProcess("radio-cli", ["serve", "--port", "serial://\(sim.path)?reconnect=off",
+                                                   "--listen", "127.0.0.1:0"])
+        try await daemon.waitUntil("listening") { daemon.lines.contains { $0.hasPrefix("listening on") } }
+        kill(sim.process.processIdentifier, SIGUSR1)  // unplugged
+        let deadline = ContinuousClock.now + .seconds(20)
+        while daemon.process.isRunning && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
+        let (status, log) = try await daemon.interrupt(SIGTERM)
+        #expect(status == 69, "\(log)")
+        #expect(log.contains("is gone"), "\(log)")
+        #expect(sim.stop() == 0)
+    }
+}
