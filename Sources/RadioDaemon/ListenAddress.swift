@@ -177,6 +177,15 @@ struct Listener {
             default: throw .system("cannot listen on unix:\(path)", e)
             }
         }
-        return Listener(fd: fd, url: path.hasPrefix("/") ? "unix://\(path)" : "unix:\(path)", unixPath: path)
+        // Clients need an absolute path (unix:///…), whatever the cwd.
+        var absolute = path
+        if !path.hasPrefix("/") {
+            var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+            if getcwd(&buffer, buffer.count) != nil {
+                let cwd = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+                absolute = (cwd.hasSuffix("/") ? cwd : cwd + "/") + (path.hasPrefix("./") ? String(path.dropFirst(2)) : path)
+            }
+        }
+        return Listener(fd: fd, url: "unix://\(absolute)", unixPath: path)
     }
 }

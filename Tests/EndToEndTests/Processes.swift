@@ -200,6 +200,20 @@ final class LineProcess: @unchecked Sendable {
         }
     }
 
+    /// Waits (up to 30 s) for the process to end by itself, then returns its
+    /// exit status and stderr.
+    func waitForExit() async throws -> (Int32, String) {
+        let deadline = ContinuousClock.now + .seconds(30)
+        while process.isRunning && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
+        if process.isRunning {
+            Issue.record("\(process.executableURL?.lastPathComponent ?? "process") did not exit")
+            process.terminate()
+        }
+        process.waitUntilExit()
+        for _ in 0..<2 { _ = done.wait(timeout: .now() + .seconds(5)) }
+        return (process.terminationStatus, errorLines.joined(separator: "\n"))
+    }
+
     /// Sends `signal` (SIGINT by default), then returns the exit status and
     /// stderr once it has exited.
     func interrupt(_ signal: Int32 = SIGINT) async throws -> (Int32, String) {
