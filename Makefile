@@ -58,7 +58,17 @@ run: build
 	  "$$bin/radio-cli" $$cmd; \
 	done; \
 	echo; echo "\$$ radio-cli set-power 45     # out of range: one line on stderr, exit 65"; \
-	"$$bin/radio-cli" set-power 45 || echo "(exit status $$?)"
+	"$$bin/radio-cli" set-power 45 || echo "(exit status $$?)"; \
+	echo; echo "\$$ radio-cli serve --port $(SIM_LINK) --listen 127.0.0.1:0 &   # share the radio"; \
+	"$$bin/radio-cli" serve --quiet --port $(SIM_LINK) --listen 127.0.0.1:0 > .build/serve.out 2> .build/serve.log & serve=$$!; \
+	trap 'kill $$serve 2>/dev/null; wait $$serve 2>/dev/null; kill $$sim 2>/dev/null; wait $$sim 2>/dev/null; rm -f $(SIM_LINK)' EXIT; \
+	for i in $$(seq 100); do grep -q '^listening' .build/serve.out 2>/dev/null && break; sleep 0.05; done; \
+	url=$$(sed -n 's/^listening on //p' .build/serve.out | head -n1); cat .build/serve.out; \
+	"$$bin/radio-cli" monitor --port $$url --count 5 > .build/monitor.out 2>&1 & mon=$$!; \
+	echo; echo "\$$ radio-cli load --port $$url --clients 4 --rate 400 --duration 1   # one tool drives it..."; \
+	"$$bin/radio-cli" load --port $$url --clients 4 --rate 400 --duration 1 --quiet; \
+	wait $$mon; echo; echo "\$$ radio-cli monitor --port $$url --count 5   # ...while another watched, at the same time"; \
+	cat .build/monitor.out
 
 vectors: deps
 	python3 scripts/vectors.py --check
@@ -177,10 +187,12 @@ soak: deps
 	RADIO_SOAK_COMMANDS=$(SOAK_COMMANDS) $(SWIFT) test $(BUILD_FLAGS) --skip-build --filter SoakTests 2>&1 \
 	  | grep -E '^soak:|passed|failed|Expectation'
 
-# The whole suite again under ThreadSanitizer, in its own build folder.
+# The whole suite again under ThreadSanitizer, in its own build folder,
+# with fewer calls in the concurrency test and the fault tests' 300 ms
+# deadlines ×4 (a sanitized build on two shared cores is that much slower).
 tsan: deps
 	TSAN_OPTIONS="suppressions=$(CURDIR)/scripts/tsan-suppressions.txt $${TSAN_OPTIONS:-}" \
-	RADIO_CONCURRENCY_PER_TASK=200 \
+	RADIO_CONCURRENCY_PER_TASK=200 RADIO_DEADLINE_SCALE=4 \
 	  $(SWIFT) test --sanitize=thread --scratch-path .build-tsan
 
 clean:

@@ -32,7 +32,11 @@ struct FaultTests {
         config.seed = UInt64(index + 1)
         config.faults = try FaultConfiguration(parsing: spec)
         let transport = try SimTransport(configuration: config, settings: SerialSettings())
-        let deadline = Duration.milliseconds(300)
+        // 300 ms; `make tsan` scales it (RADIO_DEADLINE_SCALE=4): a sanitized
+        // build on two shared cores is several times slower, and this test
+        // is about what faults cost, not about the sanitizer's overhead.
+        let scale = Int(ProcessInfo.processInfo.environment["RADIO_DEADLINE_SCALE"] ?? "") ?? 1
+        let deadline = Duration.milliseconds(300 * max(1, scale))
         let client = RadioClient(transport: transport, options: .init(timeout: deadline, retries: 2))
         defer { client.close() }
 
