@@ -276,15 +276,17 @@ struct DaemonIdentityTests {
 
 @Suite("radio-cli load", .serialized)
 struct LoadTests {
-    /// The radio freezes for 400 ms in the middle of a constant-rate run.
-    /// The requests due during the freeze are sent late, after it; their
-    /// latency counts from when they were due, so it shows the freeze
-    /// (coordinated-omission correction), while their service time does not.
+    /// The radio freezes for 400 ms (or longer, if the test is slow to wake
+    /// it) during a constant-rate run. The requests due during the freeze
+    /// are sent late, after it; their latency counts from when they were
+    /// due, so it shows the freeze (coordinated-omission correction), while
+    /// their service time does not.
     @Test func aStallCountsAgainstEveryRequestDueDuringIt() async throws {
         let sim = try SimProcess(["--telemetry-hz", "0"])
+        // 6 s: the freeze lands inside the run even if this test notices
+        // the first progress line late (a sanitized, loaded run).
         let load = try LineProcess("radio-cli", ["load", "--port", sim.path, "--clients", "1", "--rate", "100",
-                                                 "--duration", "3", "--timeout", "5", "--retries", "0", "--json"])
-        // Freeze once the progress line shows the run under way.
+                                                 "--duration", "6", "--timeout", "10", "--retries", "0", "--json"])
         try await load.waitUntil("the first progress line") { load.errorLines.contains { $0.hasPrefix("load: ") } }
         kill(sim.process.processIdentifier, SIGSTOP)
         try await Task.sleep(for: .milliseconds(400))
@@ -292,20 +294,22 @@ struct LoadTests {
         let (status, stderr) = try await load.waitForExit()
         #expect(status == 0, "\(stderr)")
         let report = try DaemonTests.json(try #require(load.lines.first))
-        #expect(report["ok"] as? Int == 300, "\(report)")
+        #expect(report["ok"] as? Int == 600, "\(report)")
         #expect(report["errors"] as? Int == 0)
         let latency = try #require(report["latency_us"] as? [String: Double])
         let service = try #require(report["service_time_us"] as? [String: Double])
-        // About 40 of the 300 requests were due during the freeze, and
-        // wait from 400 ms down to a few ms past their due time: the top
-        // 1 % over 250 ms, the top 10 % over 40 ms. Only the one call
-        // caught in the freeze took long to serve.
+        // A freeze of D seconds leaves D / 10 ms requests due during it,
+        // waiting D, D − 10 ms, ... past their due time: with D ≥ 0.4 s the
+        // top 1 % (6 of 600) wait over 250 ms, and the mean latency is many
+        // times the mean service time, to which only the one call caught in
+        // the freeze adds much (measured: about 10×; without the correction
+        // the two would be equal).
         #expect(try #require(latency["p99"]) >= 250_000, "\(latency)")
-        #expect(try #require(latency["p90"]) >= 40_000, "\(latency)")
+        #expect(try #require(latency["mean"]) >= 3 * (try #require(service["mean"])), "\(latency) \(service)")
         #expect(try #require(service["p90"]) < 20_000, "\(service)")
         #expect(try #require(service["max"]) >= 300_000, "\(service)")
         let progress = load.errorLines.filter { $0.hasPrefix("load: ") }
-        #expect(progress.count >= 2, "a progress line each second: \(progress)")
+        #expect(progress.count >= 4, "a progress line each second: \(progress)")
         #expect(progress.allSatisfy { $0.contains("sent ") && $0.contains(" ok ") && $0.contains("/s") }, "\(progress)")
         #expect(sim.stop() == 0)
     }

@@ -4,10 +4,12 @@ import RadioSimulator
 import Testing
 
 /// A simulator on a real pty in this process, and a client on its slave
-/// through the termios transport, as with hardware.
+/// through the termios transport, as with hardware. Unless a test passes
+/// its own options, calls get a 10 s deadline: tests that are not about
+/// deadlines must not fail because a sanitized, parallel run is slow.
 func withPtyRadio<T>(
     _ configure: (inout SimulatorConfiguration) -> Void = { _ in },
-    options: RadioClient.Options = RadioClient.Options(),
+    options: RadioClient.Options = RadioClient.Options(timeout: .seconds(10)),
     _ body: (PtySimulator, RadioClient) async throws -> T
 ) async throws -> T {
     var config = SimulatorConfiguration()
