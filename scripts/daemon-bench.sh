@@ -7,6 +7,9 @@
 #      socket) against a direct connection to
 #      the same pty, alternated ROUNDS times in this run (target: <= 25 %
 #      added p50).
+#   3. the floor: the same pty round trip in bare C, direct and through a
+#      one-thread relay process (bench/ptyfloor/ptyfloor.c), which no
+#      relaying daemon can beat.
 # Usage: scripts/daemon-bench.sh [rounds] [seconds per load run]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -98,4 +101,22 @@ for rnd in sorted(rows):
 def pct(v): return f"+{100 * (statistics.median(v) - 1):.0f} %"
 print(f"  median added p50, bench: tcp {pct(ratios['tcp'])}, unix {pct(ratios['unix'])}; "
       f"load: tcp {pct(ratios['tcp-load'])}, unix {pct(ratios['unix-load'])}  (target: <= +25 %)")
+PY
+
+echo "== 3. the floor for any relay: bare C, a pty round trip direct vs through a one-thread poll-loop relay"
+cc -O2 -Wall -Wextra -o bench/ptyfloor/ptyfloor bench/ptyfloor/ptyfloor.c
+: >"$work/floors"
+for round in $(seq "$rounds"); do
+    for mode in none unix tcp; do bench/ptyfloor/ptyfloor 5000 10 11 "$mode" >>"$work/floors"; done
+done
+python3 - "$work/floors" <<'PY'
+import json, statistics, sys
+by = {}
+for line in open(sys.argv[1]):
+    r = json.loads(line)
+    by.setdefault(r["relay"], []).append(r["p50_us"])
+d = statistics.median(by["none"])
+print("  p50 medians: direct %.1f µs, relay over a Unix socket %.1f µs (+%.0f %%), over TCP %.1f µs (+%.0f %%)" % (
+    d, statistics.median(by["unix"]), 100 * (statistics.median(by["unix"]) / d - 1),
+    statistics.median(by["tcp"]), 100 * (statistics.median(by["tcp"]) / d - 1)))
 PY

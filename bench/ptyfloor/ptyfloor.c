@@ -8,15 +8,27 @@
  * SetPower frame and its reply (10 and 11 bytes on the wire). It prints one
  * JSON object with percentiles in microseconds.
  *
- *   ptyfloor [count] [request bytes] [reply bytes]
+ * With a fourth argument, `unix` or `tcp`, a third process relays between
+ * the two, as a sharing daemon does: the parent talks to the relay over a
+ * Unix socket pair or TCP on loopback (TCP_NODELAY), and the relay, one
+ * thread in a poll loop, holds the slave and copies bytes both ways. That
+ * is the floor for a daemon in front of a pty, with no framing, no
+ * sequence numbers and no second thread.
+ *
+ *   ptyfloor [count] [request bytes] [reply bytes] [none|unix|tcp]
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <termios.h>
 #include <time.h>
@@ -44,6 +56,38 @@ static int write_full(int fd, const unsigned char *buf, size_t n) {
     return 0;
 }
 
+/* Copies bytes between a and b until either side closes. */
+static void relay(int a, int b) {
+    unsigned char buf[4096];
+    struct pollfd p[2] = {{.fd = a, .events = POLLIN}, {.fd = b, .events = POLLIN}};
+    for (;;) {
+        if (poll(p, 2, -1) < 0) { if (errno == EINTR) continue; _exit(0); }
+        for (int i = 0; i < 2; i++) {
+            if (!p[i].revents) continue;
+            ssize_t n = read(p[i].fd, buf, sizeof buf);
+            if (n <= 0) _exit(0);
+            if (write_full(p[1 - i].fd, buf, (size_t)n)) _exit(0);
+        }
+    }
+}
+
+/* A connected pair of TCP sockets on loopback, TCP_NODELAY on both. */
+static int tcp_pair(int fds[2]) {
+    int l = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof a;
+    if (l < 0 || bind(l, (struct sockaddr *)&a, sizeof a) || listen(l, 1) || getsockname(l, (struct sockaddr *)&a, &len))
+        return -1;
+    fds[0] = socket(AF_INET, SOCK_STREAM, 0);
+    if (fds[0] < 0 || connect(fds[0], (struct sockaddr *)&a, sizeof a)) return -1;
+    fds[1] = accept(l, NULL, NULL);
+    close(l);
+    if (fds[1] < 0) return -1;
+    setsockopt(fds[0], IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    setsockopt(fds[1], IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    return 0;
+}
+
 static int cmp(const void *a, const void *b) {
     long x = *(const long *)a, y = *(const long *)b;
     return (x > y) - (x < y);
@@ -58,8 +102,10 @@ int main(int argc, char **argv) {
     int count = argc > 1 ? atoi(argv[1]) : 5000;
     int req = argc > 2 ? atoi(argv[2]) : 10;
     int rep = argc > 3 ? atoi(argv[3]) : 11;
-    if (count < 1 || req < 1 || rep < 1 || req > 4096 || rep > 4096) {
-        fprintf(stderr, "usage: ptyfloor [count>0] [request bytes 1-4096] [reply bytes 1-4096]\n");
+    const char *mode = argc > 4 ? argv[4] : "none";
+    if (count < 1 || req < 1 || rep < 1 || req > 4096 || rep > 4096 ||
+        (strcmp(mode, "none") && strcmp(mode, "unix") && strcmp(mode, "tcp"))) {
+        fprintf(stderr, "usage: ptyfloor [count>0] [request bytes 1-4096] [reply bytes 1-4096] [none|unix|tcp]\n");
         return 64;
     }
     int master = posix_openpt(O_RDWR | O_NOCTTY);
@@ -85,6 +131,24 @@ int main(int argc, char **argv) {
         }
     }
     close(master);
+    int port = slave; /* what the parent talks to: the slave, or the relay */
+    pid_t relayer = -1;
+    if (strcmp(mode, "none")) {
+        int pair[2];
+        if (strcmp(mode, "unix") == 0 ? socketpair(AF_UNIX, SOCK_STREAM, 0, pair) : tcp_pair(pair)) {
+            perror("ptyfloor: socket");
+            return 71;
+        }
+        relayer = fork();
+        if (relayer < 0) { perror("ptyfloor: fork"); return 71; }
+        if (relayer == 0) {
+            close(pair[0]);
+            relay(pair[1], slave);
+        }
+        close(pair[1]);
+        close(slave);
+        port = pair[0];
+    }
     unsigned char out[4096], in[4096];
     memset(out, 0xA5, sizeof out);
     long *ns = malloc(sizeof(long) * (size_t)count);
@@ -92,7 +156,7 @@ int main(int argc, char **argv) {
     for (int i = -100; i < count; i++) { /* 100 unmeasured warm-up trips */
         struct timespec a, b;
         clock_gettime(CLOCK_MONOTONIC, &a);
-        if (write_full(slave, out, (size_t)req) || read_full(slave, in, (size_t)rep)) {
+        if (write_full(port, out, (size_t)req) || read_full(port, in, (size_t)rep)) {
             fprintf(stderr, "ptyfloor: I/O failed: %s\n", strerror(errno));
             return 74;
         }
@@ -101,9 +165,10 @@ int main(int argc, char **argv) {
     }
     kill(child, SIGTERM);
     waitpid(child, NULL, 0);
+    if (relayer > 0) { kill(relayer, SIGTERM); waitpid(relayer, NULL, 0); }
     qsort(ns, (size_t)count, sizeof(long), cmp);
-    printf("{\"count\":%d,\"request_bytes\":%d,\"reply_bytes\":%d,\"p50_us\":%.1f,\"p90_us\":%.1f,\"p99_us\":%.1f,\"max_us\":%.1f}\n",
-           count, req, rep, pct(ns, count, 50), pct(ns, count, 90), pct(ns, count, 99), ns[count - 1] / 1000.0);
+    printf("{\"relay\":\"%s\",\"count\":%d,\"request_bytes\":%d,\"reply_bytes\":%d,\"p50_us\":%.1f,\"p90_us\":%.1f,\"p99_us\":%.1f,\"max_us\":%.1f}\n",
+           mode, count, req, rep, pct(ns, count, 50), pct(ns, count, 90), pct(ns, count, 99), ns[count - 1] / 1000.0);
     free(ns);
     return 0;
 }
