@@ -91,6 +91,35 @@ struct DaemonTests {
         #expect(sim.stop() == 0)
     }
 
+    /// A client written in Python from docs/PROTOCOL.md alone
+    /// (Tests/interop/protocol_client.py on scripts/vectors.py) connects to
+    /// the daemon unchanged, while radio-cli clients use the same sequence
+    /// numbers: it gets its own two replies and telemetry.
+    @Test func aClientInAnotherLanguageConnectsUnchanged() async throws {
+        let sim = try SimProcess(["--telemetry-hz", "50"])
+        let daemon = try await Daemon(port: sim.path, unixSocket: false)
+        async let load = run("radio-cli", ["load", "--port", daemon.tcp, "--clients", "2", "--rate", "200",
+                                           "--duration", "2", "--timeout", "5", "--json", "--quiet"])
+        try await daemon.process.waitUntil("the load's clients connected") {
+            daemon.process.errorLines.filter { $0.contains("connected from") }.count >= 2
+        }
+        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("interop/protocol_client.py").path
+        let address = daemon.tcp.dropFirst("tcp://".count)
+        let colon = try #require(address.lastIndex(of: ":"))
+        let python = try await runProgram("/usr/bin/python3", [script, String(address[..<colon]),
+                                                               String(address[address.index(after: colon)...]), "125", "42"])
+        #expect(python.status == 0, "\(python.stdout) \(python.stderr)")
+        let report = try Self.json(python.stdout)
+        #expect(report["ok"] as? Bool == true, "\(python.stdout)")
+        #expect((report["telemetry_frames"] as? Int ?? 0) >= 3)
+        let loaded = try await load
+        #expect(loaded.status == 0, "\(loaded.stderr)")
+        #expect(try Self.json(loaded.stdout)["errors"] as? Int == 0, "\(loaded.stdout)")
+        _ = try await daemon.stop()
+        #expect(sim.stop() == 0)
+    }
+
     /// A client killed while its request is at the radio: the reply finds
     /// no one and is dropped; the other clients carry on untouched.
     @Test func aClientKilledMidCallDoesNotDisturbTheOthers() async throws {
