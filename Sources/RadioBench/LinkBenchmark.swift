@@ -92,8 +92,7 @@ public struct LinkBenchmark: Sendable {
                     do throws(RadioError) {
                         _ = try await radio.send(command.request(i, identity: identity))
                         let dt = clock.now - t0
-                        _ = result.histogram.record(UInt64(dt.components.seconds) * 1_000_000_000
-                            + UInt64(dt.components.attoseconds / 1_000_000_000))
+                        _ = result.histogram.record(nanoseconds(dt))
                     } catch {
                         result.errors += 1
                         result.lastError = error

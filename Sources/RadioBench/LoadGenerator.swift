@@ -228,8 +228,10 @@ public enum LoadGenerator {
         }
     }
 
-    static func nanoseconds(_ d: Duration) -> UInt64 {
-        let c = d.components
-        return c.seconds < 0 ? 0 : UInt64(c.seconds) * 1_000_000_000 + UInt64(c.attoseconds / 1_000_000_000)
-    }
+}
+
+/// A duration in whole nanoseconds, for histograms; 0 for a negative one.
+public func nanoseconds(_ d: Duration) -> UInt64 {
+    let c = d.components
+    return c.seconds < 0 ? 0 : UInt64(c.seconds) * 1_000_000_000 + UInt64(c.attoseconds / 1_000_000_000)
 }

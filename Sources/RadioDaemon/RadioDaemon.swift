@@ -191,7 +191,8 @@ public final class RadioDaemon: Sendable {
                 state.withLock { $0.failure = .system("poll", errno) }
                 break
             }
-            if fds[0].revents != 0 {
+            let woken = fds[0].revents != 0
+            if woken {
                 var sink = [UInt8](repeating: 0, count: 64)
                 while Glibc.read(wake.read, &sink, sink.count) > 0 {}
             }
@@ -212,8 +213,9 @@ public final class RadioDaemon: Sendable {
                 clients[id] = client
                 if let gone { remove(id, from: &clients, reason: gone) }
             }
-            // Clients the radio thread found not keeping up.
-            for (id, c) in clients {
+            // Clients found not keeping up: whoever marks one wakes this
+            // loop, so the scan runs only then, not on every request.
+            for (id, c) in clients where woken {
                 if let why = c.connection.kickReason {
                     if why.hasPrefix("not reading") { stats.withLock { $0.slowClients += 1 } }
                     remove(id, from: &clients, reason: why)
@@ -287,8 +289,8 @@ public final class RadioDaemon: Sendable {
             stats.withLock { $0.clientsAccepted += 1 }
             options.log("client \(id) connected from \(peer)")
             if let down = state.withLock({ $0.linkDown }) {
-                _ = connection.deliver(Message.link(LinkNotice(isUp: false, reason: down)).frame(sequence: 0).wireBytes,
-                                       limit: options.clientQueueBytes)
+                if connection.deliver(Message.link(LinkNotice(isUp: false, reason: down)).frame(sequence: 0).wireBytes,
+                                      limit: options.clientQueueBytes) { wakeLoop() }
             }
         }
     }

@@ -79,7 +79,7 @@ struct ProgressBar: Sendable {
 enum BenchOutput {
     static func micros(_ ns: UInt64) -> Double { (Double(ns) / 100).rounded() / 10 }
     static func micros(_ d: Duration) -> Double {
-        micros(UInt64(d.components.seconds) * 1_000_000_000 + UInt64(d.components.attoseconds / 1_000_000_000))
+        micros(nanoseconds(d))
     }
 
     static func json(_ results: [CommandResult], port: String, count: Int, baud: Int?) {
