@@ -20,6 +20,9 @@ struct List: AsyncParsableCommand {
     var watch = false
 
     func run() async throws {
+        // Before anything is printed: a script may send SIGTERM as soon as
+        // it has read the first line.
+        let stopSignal = watch ? SignalLatch([SIGINT, SIGTERM]) : nil
         let radios: [AttachedRadio]
         do {
             radios = try RadioDiscovery.attachedRadios()
@@ -59,7 +62,7 @@ struct List: AsyncParsableCommand {
                 }
             }
         }
-        await waitForSignal([SIGINT, SIGTERM])
+        await stopSignal?.wait()
         stop.cancel()
     }
 
@@ -87,31 +90,44 @@ struct List: AsyncParsableCommand {
     }
 }
 
-/// Returns when one of `signals` arrives.
-func waitForSignal(_ signals: [Int32]) async {
-    await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-        let once = Once(continuation)
-        let sources = signals.map { sig in
+/// Catches `signals` from the moment it is made, so that none arriving
+/// while the command starts up meets the default action (termination
+/// without the command's own ending); `wait()` returns once one has come.
+final class SignalLatch: Sendable {
+    private struct State {
+        var fired = false
+        var waiter: CheckedContinuation<Void, Never>?
+        var sources: [any DispatchSourceSignal] = []
+    }
+    private let state = Locked(State())
+
+    init(_ signals: [Int32]) {
+        let sources = signals.map { sig -> any DispatchSourceSignal in
             signal(sig, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
-            source.setEventHandler { once.resume() }
+            source.setEventHandler { self.fire() }
             source.resume()
             return source
         }
-        once.keep(sources)
+        state.withLock { $0.sources = sources }
     }
-}
 
-/// Resumes a continuation at most once, and keeps the signal sources alive until then.
-final class Once: Sendable {
-    private let state: Locked<(continuation: CheckedContinuation<Void, Never>?, sources: [any DispatchSourceSignal])>
-    init(_ c: CheckedContinuation<Void, Never>) { state = Locked((c, [])) }
-    func keep(_ sources: [any DispatchSourceSignal]) { state.withLock { $0.sources = sources } }
-    func resume() {
-        let c = state.withLock { s -> CheckedContinuation<Void, Never>? in
-            defer { s.continuation = nil; for src in s.sources { src.cancel() }; s.sources = [] }
-            return s.continuation
+    private func fire() {
+        let waiter = state.withLock { s -> CheckedContinuation<Void, Never>? in
+            defer { s.waiter = nil; for src in s.sources { src.cancel() }; s.sources = [] }
+            s.fired = true
+            return s.waiter
         }
-        c?.resume()
+        waiter?.resume()
+    }
+
+    func wait() async {
+        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+            let fired = state.withLock { s -> Bool in
+                if !s.fired { s.waiter = c }
+                return s.fired
+            }
+            if fired { c.resume() }
+        }
     }
 }
