@@ -1,8 +1,11 @@
 // swift-tools-version: 6.1
-// The layers point one way: RadioProtocol (pure) <- RadioSimulator, and
-// RadioProtocol <- RadioDriver (I/O) <- radio-cli. RadioDriver also uses the
-// simulator library for the in-process `sim` and `loop://` ports, and
-// RadioDiscovery (libudev) for `udev://` ports and reconnecting.
+// The layers point one way:
+//   RadioProtocol (pure: codec, request engine) <- RadioSimulator
+//   RadioProtocol <- RadioDriver (I/O: termios, sockets, the client) <- radio-cli
+// RadioDriver links neither the simulator nor libudev: the `sim` and `loop`
+// port schemes live in RadioSimTransport, `udev` in RadioDiscovery, and
+// radio-cli adds them to the driver's scheme table. RadioIO (poll, eventfd,
+// write-all, sockets) is the one set of I/O primitives under all of them.
 import PackageDescription
 
 import class Foundation.ProcessInfo
@@ -20,6 +23,7 @@ let package = Package(
         .library(name: "RadioProtocol", targets: ["RadioProtocol"]),
         .library(name: "RadioDriver", targets: ["RadioDriver"]),
         .library(name: "RadioSimulator", targets: ["RadioSimulator"]),
+        .library(name: "RadioSimTransport", targets: ["RadioSimTransport"]),
         .library(name: "RadioDiscovery", targets: ["RadioDiscovery"]),
         .library(name: "RadioBench", targets: ["RadioBench"]),
         .library(name: "RadioDaemon", targets: ["RadioDaemon"]),
@@ -30,6 +34,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     ],
     targets: [
         // Pure codec: no Glibc, no Foundation, no clocks, no threads.
@@ -40,9 +45,18 @@ let package = Package(
         // Swift's Glibc module lacks. Thin C wrappers, nothing more.
         .target(name: "CRadioSystem"),
 
-        // libudev (Debian: libudev-dev), and radios found and watched through it.
+        // poll, eventfd, write-all, reads and sockets on FileDescriptor, with
+        // EINTR handled once: what every transport, the daemon, the
+        // simulator and discovery do their I/O with.
+        .target(name: "RadioIO", dependencies: ["CRadioSystem", .product(name: "SystemPackage", package: "swift-system")],
+                swiftSettings: strict),
+
+        // libudev (Debian: libudev-dev), radios found and watched through it,
+        // and the `udev://?serial=` port scheme.
         .systemLibrary(name: "CUdev", pkgConfig: "libudev", providers: [.apt(["libudev-dev"])]),
-        .target(name: "RadioDiscovery", dependencies: ["CUdev"], swiftSettings: strict),
+        .target(name: "RadioDiscovery", dependencies: ["CUdev", "RadioDriver", "RadioIO",
+                                                       .product(name: "SystemPackage", package: "swift-system")],
+                swiftSettings: strict),
 
         // A pthread-mutex lock that ThreadSanitizer can see (Locked.swift says why).
         .target(name: "Locking", swiftSettings: strict),
@@ -52,8 +66,10 @@ let package = Package(
             dependencies: [
                 "RadioProtocol",
                 "CRadioSystem",
+                "RadioIO",
                 "Locking",
                 .product(name: "SystemPackage", package: "swift-system"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             path: "Simulator/RadioSimulator",
             swiftSettings: strict
@@ -63,6 +79,7 @@ let package = Package(
             dependencies: [
                 "RadioSimulator",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             path: "Simulator/radio-sim",
             swiftSettings: strict
@@ -72,21 +89,27 @@ let package = Package(
             name: "RadioDriver",
             dependencies: [
                 "RadioProtocol",
-                "RadioSimulator",
-                "RadioDiscovery",
+                "RadioIO",
                 "CRadioSystem",
                 "Locking",
                 .product(name: "SystemPackage", package: "swift-system"),
             ],
             swiftSettings: strict
         ),
-        // Round-trip measurement for `radio-cli bench` (and the benchmarks):
-        // runs commands against any port and keeps HdrHistograms.
+        // The simulator as a port: `sim` (behind a pty, in this process)
+        // and `loop://` (through memory).
+        .target(name: "RadioSimTransport", dependencies: ["RadioDriver", "RadioSimulator", "RadioProtocol", "Locking"],
+                swiftSettings: strict),
+        // The sharing daemon (`radio-cli serve`): one radio, many clients.
         .target(
             name: "RadioDaemon",
-            dependencies: ["RadioDriver", "RadioProtocol", "CRadioSystem", "Locking"],
+            dependencies: ["RadioDriver", "RadioProtocol", "RadioIO", "CRadioSystem", "Locking",
+                           .product(name: "Logging", package: "swift-log"),
+                           .product(name: "SystemPackage", package: "swift-system")],
             swiftSettings: strict
         ),
+        // Round-trip measurement for `radio-cli bench` (and the benchmarks):
+        // runs commands against any port and keeps HdrHistograms.
         .target(
             name: "RadioBench",
             dependencies: [
@@ -99,10 +122,12 @@ let package = Package(
             name: "radio-cli",
             dependencies: [
                 "RadioDriver",
+                "RadioSimTransport",
                 "RadioBench",
                 "RadioDaemon",
                 "RadioDiscovery",
                 "Locking",
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
@@ -111,7 +136,8 @@ let package = Package(
 
         .testTarget(name: "RadioProtocolTests", dependencies: ["RadioProtocol"], swiftSettings: strict),
         .testTarget(name: "RadioDriverTests",
-                    dependencies: ["RadioDriver", "RadioSimulator", "RadioBench", "RadioDiscovery", "RadioDaemon", "Locking"],
+                    dependencies: ["RadioDriver", "RadioSimulator", "RadioSimTransport", "RadioBench", "RadioDiscovery",
+                                   "RadioDaemon", "Locking", "RadioIO"],
                     swiftSettings: strict),
         .testTarget(name: "EndToEndTests", dependencies: ["radio-cli", "radio-sim", "RadioSimulator"],
                     swiftSettings: strict),
@@ -136,7 +162,7 @@ if ProcessInfo.processInfo.environment["RADIO_BENCHMARKS"] != nil {
     package.targets.append(
         .target(name: "BenchSupport", dependencies: [.product(name: "Benchmark", package: "benchmark")],
                 path: "bench/BenchSupport", swiftSettings: strict))
-    for (name, extra) in [("Publish", [Target.Dependency]()), ("RoundTrip", ["RadioSimulator", "RadioProtocol"])] {
+    for (name, extra) in [("Publish", [Target.Dependency]()), ("RoundTrip", ["RadioSimulator", "RadioSimTransport", "RadioProtocol", "Locking"])] {
         package.targets.append(
             .executableTarget(
                 name: name,

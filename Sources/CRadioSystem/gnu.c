@@ -14,3 +14,6 @@ int radio_ppoll(struct pollfd *fds, unsigned long nfds, const struct timespec *t
     return ppoll(fds, (nfds_t)nfds, timeout, NULL);
 }
 int radio_open_noctty(const char *path) { return open(path, O_RDWR | O_NOCTTY | O_CLOEXEC); }
+
+#include <sys/eventfd.h>
+int radio_eventfd(void) { return eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC); }

@@ -34,6 +34,23 @@ int radio_unix_connect(const char *path) {
     return fd;
 }
 
+int radio_unix_connect_start(const char *path, int *out) {
+    struct sockaddr_un addr;
+    *out = -1;
+    if (fill(&addr, path) < 0) return -1;
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0) return -1;
+    *out = fd;
+    return connect(fd, (struct sockaddr *)&addr, sizeof addr);
+}
+
+int radio_socket_error(int fd) {
+    int error = 0;
+    socklen_t len = sizeof error;
+    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &len) < 0) return errno;
+    return error;
+}
+
 int radio_unix_listen(const char *path, int backlog) {
     struct sockaddr_un addr;
     if (fill(&addr, path) < 0) return -1;

@@ -401,7 +401,7 @@ public final class RadioDaemon: Sendable {
         do throws(RadioError) {
             let id = try IdentityProbe.identify(transport, timeout: .seconds(2))
             options.log("radio: \(id.model), serial \(id.serialNumber), firmware \(id.firmwareVersion)")
-            (transport as? ReconnectingTransport)?.expectSerialNumber(id.serialNumber)
+            transport.expectSerialNumber(id.serialNumber)
         } catch {
             options.log("warning: the radio on \(transport.name) did not answer Identify (\(error)); serving it "
                 + "anyway, but a reconnect will not check that it is the same radio")
@@ -428,15 +428,14 @@ public final class RadioDaemon: Sendable {
                 return
             }
             guard let down = state.withLock({ $0.linkDown }) else { continue }
-            let port = transport as? ReconnectingTransport
-            if let why = port?.awayReason?.description {
+            if let why = transport.awayReason?.description {
                 // Say so when the reason the radio stays away changes (gone,
                 // a different radio at its path, ...), once per change.
                 if why != awayLogged && !why.contains(down) { options.log("radio still away: \(why)") }
                 awayLogged = why
             } else {
                 awayLogged = nil
-                if !(port?.isAway ?? false) { linkBack() }
+                if !transport.isAway { linkBack() }
             }
         }
     }

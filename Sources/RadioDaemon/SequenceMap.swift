@@ -1,4 +1,4 @@
-import RadioDriver
+import RadioProtocol
 
 /// The daemon's table of requests in flight to the radio, keyed by the
 /// sequence number it gave each one upstream (docs/PROTOCOL.md §11).
@@ -23,7 +23,8 @@ struct SequenceMap {
     }
 
     private var entries: [UInt16: Entry] = [:]
-    private var next: UInt16 = 1
+    /// The driver's allocator: the same rules as a client's numbers.
+    private var allocator = SequenceAllocator()
     /// Requests in flight per client.
     private(set) var inFlight: [Int: Int] = [:]
 
@@ -32,10 +33,7 @@ struct SequenceMap {
     /// Records a request and returns its upstream sequence number; nil when
     /// every number is in flight.
     mutating func allocate(_ entry: Entry) -> UInt16? {
-        guard entries.count < Int(UInt16.max) - 1 else { return nil }
-        var seq = next
-        while seq == 0 || seq == IdentityProbe.sequence || entries[seq] != nil { seq &+= 1 }
-        next = seq &+ 1
+        guard let seq = allocator.allocate(notIn: entries) else { return nil }
         entries[seq] = entry
         inFlight[entry.client, default: 0] += 1
         return seq

@@ -1,5 +1,8 @@
 internal import CUdev
 import Foundation
+import RadioIO
+import Synchronization
+import SystemPackage
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -198,14 +201,14 @@ final class Udev {
 ///
 /// `@unchecked Sendable`: the udev handles are made in `init` and, from
 /// `start` on, used only by the monitor thread, which holds the object until
-/// it ends; `stop` only writes a byte to the wake pipe, which is safe from
-/// any thread. The handles are freed in `deinit`, after the thread is done.
+/// it ends; `stop` only signals the wake event, which is safe from any
+/// thread. The handles are freed in `deinit`, after the thread is done.
 final class HotplugMonitor: @unchecked Sendable {
     private let udev: Udev
     private let monitor: OpaquePointer
     private let table: [AdapterID]
-    private let wakeRead: Int32
-    private let wakeWrite: Int32
+    private let wake: WakeEvent
+    private let stopped = Atomic<Bool>(false)
     /// Radios seen (devnode → serial number), so that a removal, whose USB
     /// parents are gone, can still be recognised and named.
     private var known: [String: String?] = [:]
@@ -217,23 +220,20 @@ final class HotplugMonitor: @unchecked Sendable {
         }
         monitor = m
         self.table = table
-        var fds: [Int32] = [0, 0]
         guard udev_monitor_filter_add_match_subsystem_devtype(m, "tty", nil) >= 0,
               udev_monitor_enable_receiving(m) >= 0,
-              pipe(&fds) == 0 else {
+              let wake = try? WakeEvent() else {
             udev_monitor_unref(m)
             throw DiscoveryError("cannot start the udev monitor: \(String(cString: strerror(errno)))")
         }
-        for fd in fds { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
-        (wakeRead, wakeWrite) = (fds[0], fds[1])
+        self.wake = wake
         // Radios already attached, so that their removal is recognised.
         for radio in (try? RadioDiscovery.attachedRadios(table: table)) ?? [] { known[radio.devnode] = radio.serialNumber }
     }
 
     deinit {
         udev_monitor_unref(monitor)
-        close(wakeRead)
-        close(wakeWrite)
+        wake.close()
     }
 
     func start(_ yield: @escaping @Sendable (HotplugEvent) -> Void, finished: @escaping @Sendable () -> Void) {
@@ -246,20 +246,23 @@ final class HotplugMonitor: @unchecked Sendable {
     }
 
     func stop() {
-        var byte: UInt8 = 1
-        _ = write(wakeWrite, &byte, 1)
+        stopped.store(true, ordering: .releasing)
+        wake.signal()
     }
 
+    private func stopping() -> Bool { stopped.load(ordering: .acquiring) }
+
     private func run(_ yield: (HotplugEvent) -> Void) {
-        var fds = [pollfd(fd: udev_monitor_get_fd(monitor), events: Int16(POLLIN), revents: 0),
-                   pollfd(fd: wakeRead, events: Int16(POLLIN), revents: 0)]
+        let fd = FileDescriptor(rawValue: udev_monitor_get_fd(monitor))
         while true {
-            if poll(&fds, 2, -1) < 0 {
-                if errno == EINTR { continue }
-                return
+            let seen: PollEvents
+            do { seen = try fd.wait(for: .input, wake: wake, timeout: nil) } catch { return }
+            // Empty: the wake event fired (stop), or a signal interrupted the wait.
+            if seen.isEmpty {
+                if stopping() { return }
+                continue
             }
-            if fds[1].revents != 0 { return }
-            guard fds[0].revents & Int16(POLLIN) != 0, let device = udev_monitor_receive_device(monitor) else { continue }
+            guard seen.contains(.input), let device = udev_monitor_receive_device(monitor) else { continue }
             defer { udev_device_unref(device) }
             switch RadioDiscovery.string(udev_device_get_action(device)) {
             case "add", "change", "bind":

@@ -4,12 +4,11 @@ public import RadioProtocol
 /// caller uses the port: one Identify request and its reply, read with a
 /// decoder of its own. A reconnecting transport uses it to make sure the
 /// radio behind a path is still the one it was (see
-/// `ReconnectingTransport.expectSerialNumber(_:)`).
+/// `RadioTransport.expectSerialNumber(_:)`); the daemon, at start.
 public enum IdentityProbe {
-    /// The probe's sequence number. Nothing else is in flight on a port
-    /// that no caller has yet, and callers never use this number, so a late
-    /// answer to a probe that gave up cannot match a caller's request.
-    public static let sequence: UInt16 = 0xFFFE
+    /// The probe's sequence number (`SequenceAllocator.probe`), which no
+    /// caller is ever given.
+    public static let sequence: UInt16 = SequenceAllocator.probe
 
     public static func identify(_ transport: any RadioTransport,
                                 timeout: Duration = .milliseconds(500)) throws(RadioError) -> Identity {
@@ -17,7 +16,7 @@ public enum IdentityProbe {
         let deadline = clock.now + timeout
         // A lone delimiter first ends any line noise in the radio's decoder.
         var bytes: [UInt8] = [Frame.delimiter]
-        Message.request(.identify).frame(sequence: sequence).encode(into: &bytes)
+        Message.request(.identify).encode(sequence: sequence, into: &bytes)
         try transport.send(bytes, deadline: deadline)
         var decoder = FrameDecoder()
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1024, alignment: 1)
@@ -26,14 +25,16 @@ public enum IdentityProbe {
             let left = clock.now.duration(to: deadline)
             if left <= .zero { throw .timeout(.identify, timeout) }
             try transport.waitForInput(timeout: left)
-            while true {
+            // Bounded per wake-up, so a peer that never stops sending
+            // cannot hold the probe past its deadline.
+            for _ in 0..<16 {
                 let n = try transport.read(into: buffer)
                 if n == 0 { break }
                 var found: Identity?
-                decoder.feed(UnsafeRawBufferPointer(rebasing: buffer[0..<n])) { event in
+                decoder.feedViews(UnsafeRawBufferPointer(rebasing: buffer[0..<n])) { event, _ in
                     guard found == nil, case .frame(let frame) = event, frame.sequence == sequence,
                           frame.type == Command.identify.rawValue | FrameType.responseFlag,
-                          case .response(.ok(.identity(let identity)))? = try? Message(frame: frame) else { return }
+                          case .response(.ok(.identity(let identity)))? = try? Message(view: frame) else { return }
                     found = identity
                 }
                 if let found { return found }

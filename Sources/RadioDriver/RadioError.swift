@@ -15,6 +15,9 @@ public enum RadioError: Error, Hashable, Sendable, CustomStringConvertible {
     case malformedResponse(Command)
     /// The port would not take bytes before the deadline (flow control held off).
     case writeTimeout(String)
+    /// A network or Unix-socket port did not accept the connection in time
+    /// (a stopped daemon, a full listen backlog, a host that drops packets).
+    case connectTimeout(String)
     /// The port went away (adapter unplugged, simulator gone, server closed).
     case disconnected(String)
     /// Another process holds the port.
@@ -48,6 +51,8 @@ public enum RadioError: Error, Hashable, Sendable, CustomStringConvertible {
             "radio sent a malformed reply to \(c)"
         case .writeTimeout(let p):
             "timeout writing to \(p): the line is not draining (RTS/CTS held off?)"
+        case .connectTimeout(let p):
+            "timeout: \(p) did not accept the connection in time (is the server stopped or overloaded?)"
         case .disconnected(let why):
             "disconnected: \(why)"
         case .busy(let p):

@@ -1,6 +1,5 @@
 import Dispatch
 import Locking
-import RadioDiscovery
 
 /// A serial transport that outlives its port: when the tty goes away (EOF or
 /// EIO: the adapter was unplugged, the simulator closed its pty) it reopens
@@ -9,16 +8,22 @@ import RadioDiscovery
 /// - A plain path is polled with backoff (50 ms doubling to 250 ms): the same
 ///   path is taken to be the same radio, as a `/dev/radio/<serial>` link is.
 ///   A failed open costs microseconds, so the wait never exceeds 250 ms.
-/// - A `udev://?serial=` port re-resolves the serial number, and a udev
-///   hotplug monitor wakes the wait the moment a radio is added.
+/// - A `udev://?serial=` port (RadioDiscovery) re-resolves the serial
+///   number, and passes an `arrivals` watch (a udev hotplug monitor) that
+///   wakes the wait the moment a radio is added.
 ///
 /// While the port is away, `send` fails at once with `.disconnected`; the
 /// client fails the calls in flight and tells telemetry subscribers
 /// (`TelemetryEvent.disconnected`), then carries on when the port is back.
 public final class ReconnectingTransport: RadioTransport {
     public let name: String
-    private let reopen: @Sendable () throws(RadioError) -> any RadioTransport
-    private let watchesHotplug: Bool
+    /// Opens the port, giving up on a connect at the deadline.
+    public typealias Opener = @Sendable (ContinuousClock.Instant) throws(RadioError) -> any RadioTransport
+    /// Starts watching for devices arriving; each element is one arrival.
+    public typealias ArrivalWatch = @Sendable () -> AsyncStream<Void>?
+
+    private let reopen: Opener
+    private let arrivals: ArrivalWatch?
 
     private struct State {
         var current: (any RadioTransport)?
@@ -38,14 +43,17 @@ public final class ReconnectingTransport: RadioTransport {
 
     static let firstBackoff: Duration = .milliseconds(50)
     static let maxBackoff: Duration = .milliseconds(250)
+    /// A reopen runs on the reader thread: its connect may take this long.
+    static let reopenTimeout: Duration = .milliseconds(250)
 
-    /// Opens the port now; `reopen` opens it again after it went away.
-    public init(name: String, watchHotplug: Bool = false,
-                open: @escaping @Sendable () throws(RadioError) -> any RadioTransport) throws(RadioError) {
+    /// Opens the port now (a connect gives up after `timeout`); `open`
+    /// opens it again after it went away.
+    public init(name: String, timeout: Duration = .seconds(3), arrivals: ArrivalWatch? = nil,
+                open: @escaping Opener) throws(RadioError) {
         self.name = name
         reopen = open
-        watchesHotplug = watchHotplug
-        state = Locked(State(current: try open()))
+        self.arrivals = arrivals
+        state = Locked(State(current: try open(.now + timeout)))
     }
 
     /// How many times the port has been reopened.
@@ -69,7 +77,7 @@ public final class ReconnectingTransport: RadioTransport {
 
     public var reconnects: Bool { true }
 
-    public func send(_ bytes: [UInt8], deadline: ContinuousClock.Instant) throws(RadioError) {
+    public func send(_ bytes: UnsafeRawBufferPointer, deadline: ContinuousClock.Instant) throws(RadioError) {
         guard let current = state.withLock({ $0.current }) else { throw awayError() }
         try current.send(bytes, deadline: deadline)
     }
@@ -135,7 +143,7 @@ public final class ReconnectingTransport: RadioTransport {
             s.lastError = error
             s.backoff = ReconnectingTransport.firstBackoff
             s.nextAttempt = .now + s.backoff
-            return watchesHotplug && s.hotplug == nil && !s.closed
+            return arrivals != nil && s.hotplug == nil && !s.closed
         }
         port.close()
         if watch { startHotplugWatch() }
@@ -144,7 +152,7 @@ public final class ReconnectingTransport: RadioTransport {
     private func attemptReopen() {
         guard state.withLock({ !$0.closed && $0.current == nil }) else { return }
         do throws(RadioError) {
-            let port = try reopen()
+            let port = try reopen(.now + ReconnectingTransport.reopenTimeout)
             if let expected = state.withLock({ $0.expectedSerial }) {
                 do throws(RadioError) {
                     let identity = try IdentityProbe.identify(port)
@@ -175,14 +183,12 @@ public final class ReconnectingTransport: RadioTransport {
         }
     }
 
-    /// A udev monitor that wakes the wait whenever a radio is added.
+    /// Wakes the wait whenever a device arrives (the `arrivals` watch).
     private func startHotplugWatch() {
-        guard let events = try? RadioDiscovery.hotplugEvents() else { return }
+        guard let events = arrivals?() else { return }
         let wake = self.wake
         let task = Task {
-            for await event in events {
-                if case .added = event { wake.signal() }
-            }
+            for await _ in events { wake.signal() }
         }
         let keep = state.withLock { s -> Bool in
             guard !s.closed, s.current == nil else { return false }

@@ -76,7 +76,8 @@ public struct SerialPort: Sendable {
 
     /// Puts the line in raw 8N1 mode at `baud`, with or without RTS/CTS:
     /// no echo, no signals, no CR/LF translation, reads return what is there
-    /// (`VMIN = 0`, `VTIME = 0`), and `CLOCAL` so modem lines do not matter.
+    /// (`VMIN = 1`, `VTIME = 0`: with `O_NONBLOCK` an empty port reads as
+    /// EAGAIN and a hung-up one as EOF), and `CLOCAL` so modem lines do not matter.
     ///
     /// A standard rate goes through `cfsetispeed`/`cfsetospeed`; any other
     /// through termios2 with `BOTHER`, where the kernel driver supports it.
@@ -92,7 +93,7 @@ public struct SerialPort: Sendable {
         }
         tio.c_iflag &= ~tcflag_t(IXON | IXOFF | IXANY)
         withUnsafeMutableBytes(of: &tio.c_cc) { cc in
-            cc[Int(VMIN)] = 0
+            cc[Int(VMIN)] = 1
             cc[Int(VTIME)] = 0
         }
         let standard = SerialPort.standardSpeed(baud)

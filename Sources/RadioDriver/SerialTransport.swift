@@ -1,8 +1,8 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import CRadioSystem
 import Locking
+import RadioIO
 import SystemPackage
 
 /// Line settings for a serial port.
@@ -23,7 +23,7 @@ public struct SerialSettings: Sendable, Hashable {
 public final class SerialTransport: RadioTransport {
     public let name: String
     public let port: SerialPort
-    private let wake: (read: FileDescriptor, write: FileDescriptor)
+    private let wake: WakeEvent
     /// Held for a whole frame so frames from concurrent callers never
     /// interleave; the state counts the bytes written.
     private let writer = Locked<Int>(0)
@@ -61,16 +61,14 @@ public final class SerialTransport: RadioTransport {
             if error == .invalidArgument { throw .unsupportedBaudRate(settings.baud, path) }
             throw .system("configuring \(path)", error)
         }
-        let pipe: (readEnd: FileDescriptor, writeEnd: FileDescriptor)
         do {
-            pipe = try FileDescriptor.pipe(options: [.closeOnExec, .nonBlocking])
+            wake = try WakeEvent()
         } catch {
             try? port.setExclusive(false)
             try? port.close()
-            throw .system("pipe", error)
+            throw .system("eventfd", error)
         }
         self.port = port
-        wake = (pipe.readEnd, pipe.writeEnd)
     }
 
     static func openError(_ error: Errno, path: String) -> RadioError {
@@ -83,54 +81,45 @@ public final class SerialTransport: RadioTransport {
         }
     }
 
-    public func send(_ bytes: [UInt8], deadline: ContinuousClock.Instant) throws(RadioError) {
-        let fd = port.descriptor.rawValue
-        let name = self.name
+    public func send(_ bytes: UnsafeRawBufferPointer, deadline: ContinuousClock.Instant) throws(RadioError) {
+        let name = self.name, port = self.port
         try writer.withLock { written throws(RadioError) in
-            var offset = 0
-            defer { written += offset }
-            while offset < bytes.count {
-                let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + offset, $0.count - offset) }
-                if n > 0 { offset += n; continue }
-                let e = errno
-                if n < 0 && e == EINTR { continue }
-                if n < 0 && e != EAGAIN { throw SerialTransport.ioError(e, name: name) }
-                // Output queue full (flow control held, or a slow line):
-                // wait for room until the deadline.
-                let left = ContinuousClock.now.duration(to: deadline)
-                if left <= .zero { throw .writeTimeout(name) }
-                var pfd = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
-                var ts = timespec(left)
-                _ = radio_ppoll(&pfd, 1, &ts)
-                if pfd.revents & Int16(POLLHUP | POLLERR) != 0 { throw .disconnected("\(name) hung up") }
+            do throws(FileDescriptor.WriteFailure) {
+                try port.descriptor.writeAll(bytes, deadline: deadline)
+                written += bytes.count
+            } catch {
+                switch error {
+                case .timedOut(let n): written += n; throw .writeTimeout(name)
+                case .hungUp: throw .disconnected("\(name) hung up")
+                case .failed(let e): throw SerialTransport.ioError(e.rawValue, name: name)
+                }
             }
         }
     }
 
     public func waitForInput(timeout: Duration) throws(RadioError) {
-        var fds = [
-            pollfd(fd: port.descriptor.rawValue, events: Int16(POLLIN), revents: 0),
-            pollfd(fd: wake.read.rawValue, events: Int16(POLLIN), revents: 0),
-        ]
-        var ts = timespec(max(timeout, .zero))
-        if radio_ppoll(&fds, 2, &ts) < 0 && errno != EINTR {
-            throw .system("poll \(name)", Errno(rawValue: errno))
+        do {
+            _ = try port.descriptor.wait(for: .input, wake: wake, timeout: timeout)
+        } catch {
+            throw .system("poll \(name)", error)
         }
-        if fds[1].revents != 0 { drainWake() }
     }
 
+    /// One read: the port is O_NONBLOCK with VMIN = 1, so an empty port
+    /// says EAGAIN and a hung-up one says EOF (or EIO), with no poll needed
+    /// to tell them apart.
     public func read(into buffer: UnsafeMutableRawBufferPointer) throws(RadioError) -> Int {
-        // In raw mode (VMIN = 0, VTIME = 0) a tty's read returns 0 both when
-        // nothing is there and at hang-up; only poll tells the two apart.
-        var pfd = pollfd(fd: port.descriptor.rawValue, events: Int16(POLLIN), revents: 0)
-        var now = timespec(tv_sec: 0, tv_nsec: 0)
-        if radio_ppoll(&pfd, 1, &now) <= 0 || pfd.revents == 0 { return 0 }
-        let n = Glibc.read(port.descriptor.rawValue, buffer.baseAddress, buffer.count)
-        if n > 0 { return n }
-        if n == 0 { throw .disconnected("\(name) closed (EOF)") }
-        let e = errno
-        if e == EAGAIN || e == EINTR { return 0 }
-        throw SerialTransport.ioError(e, name: name)
+        let result: FileDescriptor.ReadResult
+        do {
+            result = try port.descriptor.readAvailable(into: buffer)
+        } catch {
+            throw SerialTransport.ioError(error.rawValue, name: name)
+        }
+        switch result {
+        case .bytes(let n): return n
+        case .wouldBlock: return 0
+        case .endOfFile: throw .disconnected("\(name) closed (EOF)")
+        }
     }
 
     static func ioError(_ e: Int32, name: String) -> RadioError {
@@ -140,10 +129,7 @@ public final class SerialTransport: RadioTransport {
         }
     }
 
-    public func interrupt() {
-        var one: UInt8 = 1
-        _ = write(wake.write.rawValue, &one, 1)
-    }
+    public func interrupt() { wake.signal() }
 
     /// Drops unsent output first: a close with bytes still queued behind
     /// held-off flow control would otherwise wait out the tty's 30 s
@@ -155,19 +141,6 @@ public final class SerialTransport: RadioTransport {
             try? port.setExclusive(false)
             try? port.close()
         }
-        try? wake.read.close()
-        try? wake.write.close()
-    }
-
-    private func drainWake() {
-        var sink = (0 as UInt64, 0 as UInt64)
-        while withUnsafeMutableBytes(of: &sink, { Glibc.read(wake.read.rawValue, $0.baseAddress, $0.count) }) > 0 {}
-    }
-}
-
-extension timespec {
-    init(_ d: Duration) {
-        let c = d.components
-        self.init(tv_sec: Int(c.seconds), tv_nsec: Int(c.attoseconds / 1_000_000_000))
+        wake.close()
     }
 }

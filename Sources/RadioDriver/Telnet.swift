@@ -13,7 +13,7 @@ struct Telnet {
     }
 
     /// Doubles every 0xFF, as telnet requires of data bytes.
-    static func escape(_ bytes: [UInt8], into out: inout [UInt8]) {
+    static func escape<C: Collection>(_ bytes: C, into out: inout [UInt8]) where C.Element == UInt8 {
         for b in bytes {
             out.append(b)
             if b == iac { out.append(iac) }

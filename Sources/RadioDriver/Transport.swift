@@ -1,4 +1,6 @@
-/// A byte pipe to a radio. One type per port scheme; `PortAddress` picks it.
+public import Dispatch
+
+/// A byte pipe to a radio. One type per port scheme (`PortSchemes` opens it).
 ///
 /// `send` may be called from many tasks at once, and each call's bytes must
 /// reach the wire unbroken. Reading is split in two so that whoever holds
@@ -7,7 +9,7 @@
 /// `read` only takes what is there.
 public protocol RadioTransport: Sendable {
     /// Writes all of `bytes`, or throws; waits no later than `deadline`.
-    func send(_ bytes: [UInt8], deadline: ContinuousClock.Instant) throws(RadioError)
+    func send(_ bytes: UnsafeRawBufferPointer, deadline: ContinuousClock.Instant) throws(RadioError)
     /// Returns when input may be available, after `timeout`, or on
     /// `interrupt()`, whichever is first. Consumes nothing.
     func waitForInput(timeout: Duration) throws(RadioError)
@@ -28,9 +30,43 @@ public protocol RadioTransport: Sendable {
     /// `ReconnectingTransport`): a `.disconnected` from `read` then fails the
     /// calls in flight but does not end the client.
     var reconnects: Bool { get }
+
+    /// The radio a reopened port must be: once set, a transport that reopens
+    /// its port uses it only if the radio there answers Identify with this
+    /// serial number. nil: not known yet, or the transport does not reopen.
+    var expectedSerialNumber: String? { get }
+    /// Sets `expectedSerialNumber` (the client does, after the first Identify).
+    func expectSerialNumber(_ serial: String?)
+    /// Why the port is away while it is (the last failed reopen, or the
+    /// loss); nil while it is up, or for transports that do not reopen.
+    var awayReason: RadioError? { get }
+    /// True while a reopening transport has no port.
+    var isAway: Bool { get }
 }
 
 extension RadioTransport {
     public var answersInline: Bool { false }
     public var reconnects: Bool { false }
+    public var expectedSerialNumber: String? { nil }
+    public func expectSerialNumber(_ serial: String?) {}
+    public var awayReason: RadioError? { nil }
+    public var isAway: Bool { false }
+
+    /// `send` for bytes in an array.
+    public func send(_ bytes: [UInt8], deadline: ContinuousClock.Instant) throws(RadioError) {
+        try withBytes(bytes) { (b) throws(RadioError) in try send(b, deadline: deadline) }
+    }
+}
+
+/// `Array.withUnsafeBytes` for a body that throws `RadioError` (the
+/// standard one rethrows untyped).
+func withBytes(_ bytes: [UInt8], _ body: (UnsafeRawBufferPointer) throws(RadioError) -> Void) throws(RadioError) {
+    let result = bytes.withUnsafeBytes { b in Result { () throws(RadioError) in try body(b) } }
+    try result.get()
+}
+
+/// A dispatch time `d` from now (negative durations: now).
+public func dispatchTime(after d: Duration) -> DispatchTime {
+    let c = max(d, .zero).components
+    return .now() + .nanoseconds(Int(c.seconds) * 1_000_000_000 + Int(c.attoseconds / 1_000_000_000))
 }

@@ -1,28 +1,32 @@
-/// Little-endian field writer for payloads.
-struct ByteWriter {
-    var buffer: [UInt8] = []
-    mutating func u8(_ v: UInt8) { buffer.append(v) }
+/// Where a payload's little-endian fields go: an array (`ArrayWriter`), or
+/// straight into a frame's wire bytes (`WireEncoder`), so that a message is
+/// laid out once, in `Message.writePayload(to:)`, whichever it is.
+protocol PayloadWriter {
+    mutating func u8(_ v: UInt8)
+}
+
+extension PayloadWriter {
     mutating func u16(_ v: UInt16) {
-        buffer.append(UInt8(truncatingIfNeeded: v))
-        buffer.append(UInt8(truncatingIfNeeded: v >> 8))
+        u8(UInt8(truncatingIfNeeded: v))
+        u8(UInt8(truncatingIfNeeded: v >> 8))
     }
     mutating func i16(_ v: Int16) { u16(UInt16(bitPattern: v)) }
     mutating func u32(_ v: UInt32) {
         u16(UInt16(truncatingIfNeeded: v))
         u16(UInt16(truncatingIfNeeded: v >> 16))
     }
-    mutating func bytes(_ v: [UInt8]) { buffer.append(contentsOf: v) }
-    /// A length byte, then UTF-8, cut at `Identity.maxStringBytes` on a
-    /// character boundary.
-    mutating func string(_ s: String) {
-        var utf8 = Array(s.utf8)
-        if utf8.count > Identity.maxStringBytes {
-            var cut = Identity.maxStringBytes
-            while cut > 0 && (utf8[cut] & 0xC0) == 0x80 { cut -= 1 }
-            utf8 = Array(utf8[..<cut])
+    mutating func bytes<C: Collection>(_ v: C) where C.Element == UInt8 { for b in v { u8(b) } }
+    /// A length byte, then UTF-8 cut at `limit` bytes on a character boundary.
+    mutating func string(_ s: String, limit: Int = Identity.maxStringBytes) {
+        let utf8 = s.utf8
+        var cut = min(utf8.count, limit)
+        if cut < utf8.count {
+            // Back off continuation bytes (10xxxxxx) so the cut ends a character.
+            let start = utf8.startIndex
+            while cut > 0 && (utf8[utf8.index(start, offsetBy: cut)] & 0xC0) == 0x80 { cut -= 1 }
         }
-        u8(UInt8(utf8.count))
-        bytes(utf8)
+        u8(UInt8(cut))
+        bytes(utf8.prefix(cut))
     }
     mutating func measurements(_ m: Measurements) {
         i16(m.rssiDeciDBm)
@@ -34,12 +38,19 @@ struct ByteWriter {
     }
 }
 
-/// Little-endian field reader; every read names the error to throw when the
-/// payload is too short.
+/// A payload collected in an array (for `Frame.payload`).
+struct ArrayWriter: PayloadWriter {
+    var buffer: [UInt8] = []
+    mutating func u8(_ v: UInt8) { buffer.append(v) }
+}
+
+/// Little-endian field reader over a payload that stays where it is (a
+/// decoder's buffer, an array's storage); every read names the error to
+/// throw when the payload is too short.
 struct ByteReader {
-    let bytes: [UInt8]
+    let bytes: UnsafeRawBufferPointer
     var index = 0
-    init(_ bytes: [UInt8]) { self.bytes = bytes }
+    init(_ bytes: UnsafeRawBufferPointer) { self.bytes = bytes }
 
     mutating func u8(or error: MessageError) throws(MessageError) -> UInt8 {
         guard index < bytes.count else { throw error }
@@ -72,10 +83,16 @@ struct ByteReader {
             temperatureDeciC: try i16(or: error), supplyMillivolts: try u16(or: error),
             forwardDeciDBm: try i16(or: error), reflectedDeciDBm: try i16(or: error))
     }
+    /// What is left, as text; nil when it is not valid UTF-8.
+    mutating func restAsString() -> String? {
+        defer { index = bytes.count }
+        return String(validating: bytes[index...], as: UTF8.self)
+    }
     mutating func rest() -> [UInt8] {
         defer { index = bytes.count }
         return Array(bytes[index...])
     }
+    var remaining: Int { bytes.count - index }
     func expectEnd(or error: MessageError) throws(MessageError) {
         guard index == bytes.count else { throw error }
     }

@@ -43,22 +43,11 @@ public struct Frame: Equatable, Hashable, Sendable {
     /// - Precondition: `payload.count <= Frame.maxPayload`.
     public func encode(into out: inout [UInt8]) {
         precondition(payload.count <= Frame.maxPayload, "frame payload exceeds \(Frame.maxPayload) bytes")
-        var encoder = COBS.Encoder()
-        var crc = CRC16.initial
-        @inline(__always) func put(_ byte: UInt8) {
-            crc = CRC16.update(crc, byte)
-            encoder.append(byte, to: &out)
+        out.appendWire { buffer in
+            var w = WireEncoder(buffer, version: version, type: type, sequence: sequence)
+            w.bytes(payload)
+            return w.finish()
         }
-        put(version)
-        put(type)
-        put(UInt8(truncatingIfNeeded: sequence))
-        put(UInt8(truncatingIfNeeded: sequence >> 8))
-        for byte in payload { put(byte) }
-        let check = crc
-        encoder.append(UInt8(truncatingIfNeeded: check), to: &out)
-        encoder.append(UInt8(truncatingIfNeeded: check >> 8), to: &out)
-        encoder.finish(into: &out)
-        out.append(Frame.delimiter)
     }
 
     /// The frame as bytes on the wire: COBS-encoded, delimiter included.
@@ -68,4 +57,25 @@ public struct Frame: Equatable, Hashable, Sendable {
         encode(into: &out)
         return out
     }
+}
+
+/// A frame that passed its CRC, seen where the decoder holds it: the
+/// payload is valid only during the decoder's callback. The hot paths
+/// (the driver's replies, the simulator's requests) parse it in place;
+/// `frame` copies it out.
+public struct FrameView {
+    public let version: UInt8
+    public let type: UInt8
+    public let sequence: UInt16
+    public let payload: UnsafeRawBufferPointer
+
+    public init(version: UInt8, type: UInt8, sequence: UInt16, payload: UnsafeRawBufferPointer) {
+        self.version = version
+        self.type = type
+        self.sequence = sequence
+        self.payload = payload
+    }
+
+    /// A copy that outlives the callback.
+    public var frame: Frame { Frame(version: version, type: type, sequence: sequence, payload: Array(payload)) }
 }

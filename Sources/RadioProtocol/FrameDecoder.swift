@@ -58,6 +58,12 @@ public struct FrameDecoder: Sendable {
         raw = [UInt8](repeating: 0, count: Frame.maxEncodedSize)
     }
 
+    /// A decoder with no buffers, only to stand in (`placeholder`); never fed.
+    @usableFromInline init(empty: ()) {
+        encoded = []
+        raw = []
+    }
+
     /// The number of bytes of a partial frame held now.
     public var bufferedCount: Int { count }
 
@@ -82,7 +88,7 @@ public struct FrameDecoder: Sendable {
     public mutating func feed<C: Collection>(
         _ bytes: C, withWireBytes handle: (Event, ArraySlice<UInt8>) throws -> Void
     ) rethrows where C.Element == UInt8 {
-        let done = try bytes.withContiguousStorageIfAvailable { buffer in
+        let done: Void? = try bytes.withContiguousStorageIfAvailable { buffer in
             try feed(UnsafeRawBufferPointer(buffer), withWireBytes: handle)
         }
         if done == nil {
@@ -98,6 +104,25 @@ public struct FrameDecoder: Sendable {
     /// Not generic, so that callers in other modules run specialised code.
     public mutating func feed(
         _ bytes: UnsafeRawBufferPointer, withWireBytes handle: (Event, ArraySlice<UInt8>) throws -> Void
+    ) rethrows {
+        try feedViews(bytes) { event, wire in
+            switch event {
+            case .frame(let view): try handle(.frame(view.frame), wire)
+            case .error(let error): try handle(.error(error), wire)
+            }
+        }
+    }
+
+    /// What `feedViews` reports: a frame seen in place, or an error.
+    public enum ViewEvent {
+        case frame(FrameView)
+        case error(Error)
+    }
+
+    /// Feeds bytes in and shows each frame where the decoder holds it, with
+    /// no copy: the view (and the wire slice) are valid only during the call.
+    public mutating func feedViews(
+        _ bytes: UnsafeRawBufferPointer, _ handle: (ViewEvent, ArraySlice<UInt8>) throws -> Void
     ) rethrows {
         for byte in bytes {
             if byte != Frame.delimiter {
@@ -122,13 +147,23 @@ public struct FrameDecoder: Sendable {
                 continue
             }
             if count == 0 { continue }
-            let event = completeFrame()
             defer { count = 0 }
-            try handle(event, encoded[0..<count])
+            switch completeFrame() {
+            case .failure(let error):
+                try handle(.error(error), encoded[0..<count])
+            case .success(let body):
+                try raw.withUnsafeBytes { r in
+                    let view = FrameView(version: r[0], type: r[1], sequence: UInt16(r[2]) | UInt16(r[3]) << 8,
+                                         payload: UnsafeRawBufferPointer(rebasing: r[Frame.headerSize..<body]))
+                    try handle(.frame(view), encoded[0..<count])
+                }
+            }
         }
     }
 
-    private mutating func completeFrame() -> Event {
+    /// Decodes the candidate held in `encoded`; on success the raw frame is
+    /// in `raw` and the result is where its CRC starts.
+    private mutating func completeFrame() -> Result<Int, Error> {
         let length = count
         let decoded: Int
         do {
@@ -140,33 +175,31 @@ public struct FrameDecoder: Sendable {
         } catch {
             counters.cobsErrors += 1
             counters.discardedBytes += length
-            return .error(.invalidCOBS)
+            return .failure(.invalidCOBS)
         }
         guard decoded >= Frame.minRawSize, decoded <= Frame.maxRawSize else {
             if decoded < Frame.minRawSize {
                 counters.shortFrames += 1
                 counters.discardedBytes += length
-                return .error(.tooShort)
+                return .failure(.tooShort)
             }
             counters.oversized += 1
             counters.discardedBytes += length
-            return .error(.oversized)
+            return .failure(.oversized)
         }
         let body = decoded - Frame.crcSize
-        var crc = CRC16.initial
-        for i in 0..<body { crc = CRC16.update(crc, raw[i]) }
+        let crc = raw.withUnsafeBufferPointer { r in
+            var crc = CRC16.initial
+            for i in 0..<body { crc = CRC16.update(crc, r[i]) }
+            return crc
+        }
         let sent = UInt16(raw[body]) | UInt16(raw[body + 1]) << 8
         guard crc == sent else {
             counters.crcErrors += 1
             counters.discardedBytes += length
-            return .error(.crcMismatch)
+            return .failure(.crcMismatch)
         }
         counters.frames += 1
-        return .frame(Frame(
-            version: raw[0],
-            type: raw[1],
-            sequence: UInt16(raw[2]) | UInt16(raw[3]) << 8,
-            payload: Array(raw[Frame.headerSize..<body])
-        ))
+        return .success(body)
     }
 }

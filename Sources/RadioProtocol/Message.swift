@@ -164,15 +164,23 @@ public enum MessageError: Error, Hashable, Sendable {
 }
 
 extension Message {
-    /// The frame that carries this message. Telemetry frames use the
-    /// sample's own sequence number; `sequence` is used otherwise.
-    public func frame(sequence: UInt16) -> Frame {
-        var w = ByteWriter()
-        let type: UInt8
-        var seq = sequence
+    /// The frame type and sequence number this message goes out with.
+    /// Telemetry frames carry the sample's own sequence number, Link
+    /// notices 0; `sequence` is used otherwise.
+    public func header(sequence: UInt16) -> (type: UInt8, sequence: UInt16) {
+        switch self {
+        case .request(let request): (request.command.rawValue, sequence)
+        case .response(let response): (response.command.rawValue | FrameType.responseFlag, sequence)
+        case .telemetry(let sample): (FrameType.telemetry, sample.sequence)
+        case .link: (FrameType.link, 0)
+        }
+    }
+
+    /// Lays out the payload (docs/PROTOCOL.md §5-6): the one place that
+    /// knows each message's fields, for arrays and wire buffers alike.
+    func writePayload<W: PayloadWriter>(to w: inout W) {
         switch self {
         case .request(let request):
-            type = request.command.rawValue
             switch request {
             case .identify, .getState: break
             case .setPower(let p): w.i16(p.deciDBm)
@@ -183,7 +191,6 @@ extension Message {
             case .setTelemetryRate(let hz): w.u16(hz)
             }
         case .response(let response):
-            type = response.command.rawValue | FrameType.responseFlag
             switch response {
             case .failure(_, let status):
                 w.u8(status.rawValue)
@@ -214,28 +221,56 @@ extension Message {
                 }
             }
         case .telemetry(let sample):
-            type = FrameType.telemetry
-            seq = sample.sequence
             w.u32(sample.uptimeMillis)
             w.measurements(sample.measurements)
         case .link(let notice):
-            type = FrameType.link
-            seq = 0
             w.u8(notice.isUp ? 1 : 0)
             // Cut at a character boundary so the payload stays valid UTF-8.
-            var reason = Array(notice.reason.utf8)
-            if reason.count > LinkNotice.maxReasonBytes {
-                var end = LinkNotice.maxReasonBytes
-                while end > 0 && reason[end] & 0xC0 == 0x80 { end -= 1 }
-                reason.removeSubrange(end...)
+            let reason = notice.reason.utf8
+            var end = min(reason.count, LinkNotice.maxReasonBytes)
+            if end < reason.count {
+                while end > 0 && reason[reason.index(reason.startIndex, offsetBy: end)] & 0xC0 == 0x80 { end -= 1 }
             }
-            w.bytes(reason)
+            w.bytes(reason.prefix(end))
         }
+    }
+
+    /// The frame that carries this message (see `header(sequence:)`).
+    public func frame(sequence: UInt16) -> Frame {
+        var w = ArrayWriter()
+        writePayload(to: &w)
+        let (type, seq) = header(sequence: sequence)
         return Frame(type: type, sequence: seq, payload: w.buffer)
+    }
+
+    /// Writes the message's frame, wire-ready (COBS, delimiter), into
+    /// `buffer` of at least `Frame.maxWireSize` bytes; returns its length.
+    /// Nothing is allocated: the request path's encoder.
+    public func encode(sequence: UInt16, into buffer: UnsafeMutableRawBufferPointer) -> Int {
+        let (type, seq) = header(sequence: sequence)
+        var w = WireEncoder(buffer, type: type, sequence: seq)
+        writePayload(to: &w)
+        return w.finish()
+    }
+
+    /// Appends the message's frame, wire-ready, to `out`.
+    public func encode(sequence: UInt16, into out: inout [UInt8]) {
+        out.appendWire { encode(sequence: sequence, into: $0) }
     }
 
     /// Parses a frame that passed its CRC.
     public init(frame: Frame) throws(MessageError) {
+        let parsed = frame.payload.withUnsafeBytes { payload in
+            Result { () throws(MessageError) -> Message in
+                try Message(view: FrameView(version: frame.version, type: frame.type, sequence: frame.sequence,
+                                            payload: payload))
+            }
+        }
+        self = try parsed.get()
+    }
+
+    /// Parses a frame in place, as the decoder shows it (`FrameDecoder.feedViews`).
+    public init(view frame: FrameView) throws(MessageError) {
         guard frame.version == Frame.protocolVersion else { throw .unsupportedVersion(frame.version) }
         let type = frame.type
         var r = ByteReader(frame.payload)
@@ -249,9 +284,8 @@ extension Message {
             case .setChannel: request = .setChannel(try r.u16(or: malformed))
             case .ping:
                 // At most 249 bytes (docs/PROTOCOL.md): the Pong adds a status byte.
-                let bytes = r.rest()
-                guard bytes.count <= Request.maxPingBytes else { throw malformed }
-                request = .ping(bytes)
+                guard r.remaining <= Request.maxPingBytes else { throw malformed }
+                request = .ping(r.rest())
             case .setTelemetryRate: request = .setTelemetryRate(try r.u16(or: malformed))
             default: throw .unknownType(type)
             }
@@ -264,7 +298,7 @@ extension Message {
             self = .telemetry(TelemetrySample(sequence: frame.sequence, uptimeMillis: uptime, measurements: m))
         } else if type == FrameType.link {
             let state = try r.u8(or: malformed)
-            guard state <= 1, let reason = String(validating: r.rest(), as: UTF8.self) else { throw malformed }
+            guard state <= 1, let reason = r.restAsString() else { throw malformed }
             self = .link(LinkNotice(isUp: state == 1, reason: reason))
         } else if FrameType.isResponse(type) {
             let command = Command(rawValue: type & ~FrameType.responseFlag)
@@ -308,6 +342,7 @@ extension Message {
     }
 }
 
+@usableFromInline
 func hex(_ byte: UInt8) -> String {
     let digits: [Character] = Array("0123456789ABCDEF")
     return String([digits[Int(byte >> 4)], digits[Int(byte & 0xF)]])

@@ -43,7 +43,7 @@ struct Bench: AsyncParsableCommand {
     func run() async throws {
         let benchmark = LinkBenchmark(commands: try selected(), count: count, warmup: warmup)
         let bar = ProgressBar(enabled: !global.json && isatty(STDERR_FILENO) == 1)
-        let baud = (try? PortAddress(parsing: global.resolvedPort, settings: SerialSettings(baud: global.baud))).flatMap(\.baud)
+        let baud = (try? global.address())?.baud
         let (port, results) = try await global.withRadio { radio throws(RadioError) in
             (radio.portName, try await benchmark.run(on: radio, progress: bar.update))
         }

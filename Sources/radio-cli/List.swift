@@ -1,6 +1,5 @@
 import ArgumentParser
 import Foundation
-import Locking
 import RadioDiscovery
 
 struct List: AsyncParsableCommand {
@@ -22,7 +21,7 @@ struct List: AsyncParsableCommand {
     func run() async throws {
         // Before anything is printed: a script may send SIGTERM as soon as
         // it has read the first line.
-        let stopSignal = watch ? SignalLatch([SIGINT, SIGTERM]) : nil
+        let stopSignal = watch ? SignalCatcher() : nil
         let radios: [AttachedRadio]
         do {
             radios = try RadioDiscovery.attachedRadios()
@@ -63,6 +62,7 @@ struct List: AsyncParsableCommand {
             }
         }
         await stopSignal?.wait()
+        stopSignal?.cancel()
         stop.cancel()
     }
 
@@ -87,47 +87,5 @@ struct List: AsyncParsableCommand {
     /// One line to stdout, written at once (a pipe reader sees each event as it happens).
     func emit(_ line: String) {
         FileHandle.standardOutput.write(Data((line + "\n").utf8))
-    }
-}
-
-/// Catches `signals` from the moment it is made, so that none arriving
-/// while the command starts up meets the default action (termination
-/// without the command's own ending); `wait()` returns once one has come.
-final class SignalLatch: Sendable {
-    private struct State {
-        var fired = false
-        var waiter: CheckedContinuation<Void, Never>?
-        var sources: [any DispatchSourceSignal] = []
-    }
-    private let state = Locked(State())
-
-    init(_ signals: [Int32]) {
-        let sources = signals.map { sig -> any DispatchSourceSignal in
-            signal(sig, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
-            source.setEventHandler { self.fire() }
-            source.resume()
-            return source
-        }
-        state.withLock { $0.sources = sources }
-    }
-
-    private func fire() {
-        let waiter = state.withLock { s -> CheckedContinuation<Void, Never>? in
-            defer { s.waiter = nil; for src in s.sources { src.cancel() }; s.sources = [] }
-            s.fired = true
-            return s.waiter
-        }
-        waiter?.resume()
-    }
-
-    func wait() async {
-        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
-            let fired = state.withLock { s -> Bool in
-                if !s.fired { s.waiter = c }
-                return s.fired
-            }
-            if fired { c.resume() }
-        }
     }
 }

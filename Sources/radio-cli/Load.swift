@@ -49,19 +49,15 @@ struct Load: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let settings = SerialSettings(baud: global.baud, hardwareFlowControl: global.rtscts)
-        let options = RadioClient.Options(timeout: .milliseconds(Int64((global.timeout * 1000).rounded())),
-                                          retries: global.retries, trace: global.trace ? Trace.write : nil)
-        let address: PortAddress
         var radios: [RadioClient] = []
-        do {
-            address = try PortAddress(parsing: global.resolvedPort, settings: settings)
-            let connections: Int
-            switch address {
-            case .network, .unix: connections = clients
-            default: connections = 1
+        do throws(RadioError) {
+            let address = try global.address()
+            // A server (a sharing daemon, ser2net) gets one connection per
+            // client; a local port is one connection the callers share.
+            let connections = address.port.connectsPerClient ? clients : 1
+            for _ in 0..<connections {
+                radios.append(RadioClient(transport: try global.openTransport(address), options: global.clientOptions))
             }
-            for _ in 0..<connections { radios.append(try RadioClient(address: address, options: options)) }
         } catch {
             for r in radios { r.close() }
             throw Failure(error)

@@ -113,17 +113,11 @@ struct MonitorSummary: CustomStringConvertible {
 
 /// Ends a subscription on SIGINT, SIGTERM, or after a duration.
 final class Stopper {
-    private let sources: [any DispatchSourceSignal]
+    private let signals: SignalCatcher
     private let timer: Task<Void, Never>?
 
     init(_ subscription: TelemetrySubscription, after duration: Double?) {
-        sources = [SIGINT, SIGTERM].map { sig in
-            signal(sig, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
-            source.setEventHandler { subscription.cancel() }
-            source.resume()
-            return source
-        }
+        signals = SignalCatcher { _ in subscription.cancel() }
         timer = duration.map { seconds in
             Task {
                 try? await Task.sleep(for: .milliseconds(Int64((seconds * 1000).rounded())))
@@ -134,7 +128,7 @@ final class Stopper {
 
     func disarm() {
         timer?.cancel()
-        for s in sources { s.cancel() }
+        signals.cancel()
     }
 }
 

@@ -3,6 +3,12 @@ import Foundation
 import RadioDiscovery
 import RadioDriver
 import RadioProtocol
+import RadioSimTransport
+
+/// The port schemes radio-cli accepts: the driver's own, the simulator's
+/// (`sim`, `loop`) and discovery's (`udev`). One table; the commands never
+/// look at which scheme a port is.
+let portSchemes = PortSchemes.withSimulators.adding(UdevScheme.self)
 
 struct RadioCLI: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -59,6 +65,25 @@ struct GlobalOptions: ParsableArguments {
         port ?? ProcessInfo.processInfo.environment["RADIO_PORT"].flatMap { $0.isEmpty ? nil : $0 } ?? "sim"
     }
 
+    var settings: SerialSettings { SerialSettings(baud: baud, hardwareFlowControl: rtscts) }
+    var deadline: Duration { .milliseconds(Int64((timeout * 1000).rounded())) }
+    var clientOptions: RadioClient.Options {
+        RadioClient.Options(timeout: deadline, retries: retries, trace: trace ? Trace.write : nil)
+    }
+
+    /// The port, parsed (`--baud` and `--rtscts` where the string gives none).
+    func address() throws(RadioError) -> PortAddress {
+        try portSchemes.parse(resolvedPort, settings: settings)
+    }
+
+    /// Opens the port (a connect gives up at `--timeout`) and warns about
+    /// a slow USB latency timer.
+    func openTransport(_ address: PortAddress) throws(RadioError) -> any RadioTransport {
+        let transport = try address.openTransport(timeout: deadline)
+        warnAboutLatency(address)
+        return transport
+    }
+
     /// Opens the radio, runs `body`, closes it, and turns any driver error
     /// into its one-line message and exit status. Commands that check a
     /// value against the radio's ranges pass `rangeMessage`, so that an
@@ -67,15 +92,9 @@ struct GlobalOptions: ParsableArguments {
         _ body: (RadioClient) async throws(RadioError) -> T,
         rangeMessage: ((Identity) -> String)? = nil
     ) async throws -> T {
-        let options = RadioClient.Options(
-            timeout: .milliseconds(Int64((timeout * 1000).rounded())), retries: retries,
-            trace: trace ? Trace.write : nil)
-        let settings = SerialSettings(baud: baud, hardwareFlowControl: rtscts)
         let client: RadioClient
-        do {
-            let address = try PortAddress(parsing: resolvedPort, settings: settings)
-            client = try RadioClient(address: address, options: options)
-            warnAboutLatency(address)
+        do throws(RadioError) {
+            client = RadioClient(transport: try openTransport(try address()), options: clientOptions)
         } catch {
             throw Failure(error)
         }
@@ -96,12 +115,7 @@ struct GlobalOptions: ParsableArguments {
 /// Says so on stderr when the port's USB adapter has a latency timer above
 /// 1 ms (an FTDI's default is 16), which every round trip would wait out.
 func warnAboutLatency(_ address: PortAddress) {
-    let tty: String? = switch address {
-    case .serial(let path, _, _): path
-    case .udev(let serial, _, _): (try? RadioDiscovery.radio(serialNumber: serial))?.map(\.devnode)
-    case .sim, .loop, .network, .unix: nil
-    }
-    if let tty, let warning = RadioDiscovery.latencyWarning(forTTY: tty) {
+    if let tty = address.port.devicePath(), let warning = RadioDiscovery.latencyWarning(forTTY: tty) {
         FileHandle.standardError.write(Data("radio-cli: warning: \(warning)\n".utf8))
     }
 }
@@ -125,7 +139,7 @@ struct Failure: Error, CustomStringConvertible {
         case .device(_, let s) where s == .busy: 75                  // EX_TEMPFAIL
         case .device: 69                                             // EX_UNAVAILABLE
         case .notFound, .notATerminal, .disconnected, .unsupportedBaudRate, .closed: 69
-        case .timeout, .busy, .writeTimeout: 75
+        case .timeout, .busy, .writeTimeout, .connectTimeout: 75
         case .permissionDenied: 77                                   // EX_NOPERM
         case .system: 71                                             // EX_OSERR
         case .cancelled: 70                                          // EX_SOFTWARE

@@ -65,11 +65,8 @@ struct Serve: ParsableCommand {
             }
         }
         let transport: any RadioTransport
-        do {
-            let address = try PortAddress(parsing: global.resolvedPort,
-                                          settings: SerialSettings(baud: global.baud, hardwareFlowControl: global.rtscts))
-            transport = try address.openTransport()
-            warnAboutLatency(address)
+        do throws(RadioError) {
+            transport = try global.openTransport(try global.address())
         } catch {
             throw Failure(error)
         }
@@ -91,20 +88,14 @@ struct Serve: ParsableCommand {
             throw Failure(error.description, status: error.exitStatus)
         }
 
-        let signals = [SIGINT, SIGTERM, SIGUSR1].map { sig -> any DispatchSourceSignal in
-            signal(sig, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
-            source.setEventHandler {
-                if sig == SIGUSR1 {
-                    // As dd does: the counters so far, and carry on.
-                    ServeLog.write("statistics: \(Serve.summary(daemon.statistics, clientsNow: daemon.clientCount))")
-                    return
-                }
-                ServeLog.write("\(sig == SIGTERM ? "SIGTERM" : "SIGINT"): stopping")
-                daemon.stop()
+        let signals = SignalCatcher([SIGINT, SIGTERM, SIGUSR1]) { sig in
+            if sig == SIGUSR1 {
+                // As dd does: the counters so far, and carry on.
+                ServeLog.write("statistics: \(Serve.summary(daemon.statistics, clientsNow: daemon.clientCount))")
+                return
             }
-            source.resume()
-            return source
+            ServeLog.write("\(sig == SIGTERM ? "SIGTERM" : "SIGINT"): stopping")
+            daemon.stop()
         }
         signal(SIGPIPE, SIG_IGN)
         // Only now, with the signal handlers in place, say we are ready:
@@ -113,7 +104,7 @@ struct Serve: ParsableCommand {
         // Unbuffered, so a script waiting for these lines sees them now.
         FileHandle.standardOutput.write(Data(daemon.urls.map { "listening on \($0)\n" }.joined().utf8))
         let failure = daemon.run()
-        for s in signals { s.cancel() }
+        signals.cancel()
         transport.close()
         ServeLog.write("stopped: \(Serve.summary(daemon.statistics, clientsNow: nil))")
         if let failure { throw Failure(failure.description, status: failure.exitStatus) }

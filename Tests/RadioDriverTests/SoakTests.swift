@@ -1,6 +1,7 @@
 import Foundation
 import RadioDriver
 import RadioProtocol
+import RadioSimTransport
 import RadioSimulator
 import Testing
 

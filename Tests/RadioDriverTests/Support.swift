@@ -1,5 +1,6 @@
 import RadioDriver
 import RadioProtocol
+import RadioSimTransport
 import RadioSimulator
 import Testing
 

@@ -1,5 +1,6 @@
 import RadioDriver
 import RadioProtocol
+import RadioSimTransport
 import RadioSimulator
 import Testing
 
@@ -132,7 +133,7 @@ struct TelemetryHubTests {
     @Test func closingTheClientEndsSubscriptions() async throws {
         var config = SimulatorConfiguration()
         config.telemetryHz = 100
-        let radio = try RadioClient(address: .loop(config))
+        let radio = RadioClient(transport: LoopTransport(configuration: config))
         let subscription = radio.subscribe()
         let first = await take(3, from: subscription)
         #expect(first.count == 3)

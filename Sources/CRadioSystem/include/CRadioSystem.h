@@ -29,6 +29,19 @@ int radio_pipe2(int fds[2], int flags);
 /// ppoll(2) with no signal mask; timeout NULL waits forever.
 int radio_ppoll(struct pollfd *fds, unsigned long nfds, const struct timespec *timeout);
 
+/// eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC): a wake-up counter for poll.
+int radio_eventfd(void);
+
+/// A non-blocking, close-on-exec AF_UNIX stream socket with connect()
+/// started: 0 connected, or -1 with errno (EINPROGRESS/EAGAIN: poll for
+/// writability, then radio_socket_error). *out holds the socket either way
+/// unless the socket could not be made (then *out is -1).
+int radio_unix_connect_start(const char *path, int *out);
+
+/// getsockopt(SO_ERROR): the pending error of a socket whose connect was in
+/// progress, 0 when it connected.
+int radio_socket_error(int fd);
+
 /// open(path, O_RDWR | O_NOCTTY | O_CLOEXEC): the pty slave, for the simulator.
 int radio_open_noctty(const char *path);
 

@@ -1,5 +1,6 @@
 import Dispatch
 import Foundation
+public import RadioDriver
 import RadioProtocol
 public import RadioSimulator
 import Locking
@@ -63,7 +64,7 @@ public final class LoopTransport: RadioTransport {
         }
     }
 
-    public func send(_ bytes: [UInt8], deadline: ContinuousClock.Instant) throws(RadioError) {
+    public func send(_ bytes: UnsafeRawBufferPointer, deadline: ContinuousClock.Instant) throws(RadioError) {
         let name = self.name
         try shared.state.withLock { s throws(RadioError) in
             guard !s.closed else { throw .disconnected("\(name) closed") }
@@ -136,7 +137,7 @@ public final class SimTransport: RadioTransport {
         }
     }
 
-    public func send(_ bytes: [UInt8], deadline: ContinuousClock.Instant) throws(RadioError) {
+    public func send(_ bytes: UnsafeRawBufferPointer, deadline: ContinuousClock.Instant) throws(RadioError) {
         try serial.send(bytes, deadline: deadline)
     }
     public func waitForInput(timeout: Duration) throws(RadioError) {
