@@ -239,6 +239,9 @@ final class Core: Sendable {
             for _ in 0..<Core.readsPerWake {
                 let n = try transport.read(into: r.buffer)
                 if n == 0 { return }
+                // A short read took all there was: no second read to learn
+                // that (one syscall per reply, as a blocking read would be).
+                let drained = n < r.buffer.count
                 let bytes = ReadBytes(bytes: UnsafeRawBufferPointer(rebasing: r.buffer[0..<n]))
                 state.withLock { s in
                     s.engine.receive(bytes.bytes) { event in
@@ -249,6 +252,7 @@ final class Core: Sendable {
                         }
                     }
                 }
+                if drained { return }
             }
         }
         for sample in samples { telemetry.publish(sample) }

@@ -1,0 +1,281 @@
+import RadioProtocol
+import Testing
+
+/// The request engine on its own: no port, no threads, no clock. Time is
+/// whatever number the test says it is; waiters are plain integers.
+@Suite("request engine")
+struct RequestEngineTests {
+    typealias Engine = RequestEngine<Int>
+    static let ms: Int64 = 1_000_000
+
+    /// Everything the engine reported, in order.
+    struct Log {
+        var resumed: [(Int, Engine.Step)] = []
+        var telemetry: [TelemetrySample] = []
+        var links: [LinkNotice] = []
+        mutating func take(_ event: Engine.Event) {
+            switch event {
+            case .resume(let w, let s): resumed.append((w, s))
+            case .telemetry(let t): telemetry.append(t)
+            case .link(let n): links.append(n)
+            }
+        }
+    }
+
+    /// Registers and attaches a call; returns its key and first number.
+    func start(_ engine: inout Engine, _ request: Request, waiter: Int, timeout: Duration = .seconds(1),
+               attempts: Int = 1, now: Int64 = 0) throws -> (key: UInt16, seq: UInt16) {
+        let key = try engine.register(request, timeout: timeout, attempts: attempts, now: now)
+        guard case .send(let seq, _) = engine.attach(key, waiter) else {
+            Issue.record("attach did not say send")
+            return (key, 0)
+        }
+        return (key, seq)
+    }
+
+    /// The radio's answer, as bytes on the wire.
+    func answer(_ response: Response, seq: UInt16) -> [UInt8] {
+        var out: [UInt8] = []
+        Message.response(response).encode(sequence: seq, into: &out)
+        return out
+    }
+
+    func feed(_ engine: inout Engine, _ bytes: [UInt8]) -> Log {
+        var log = Log()
+        bytes.withUnsafeBytes { b in engine.receive(b) { log.take($0) } }
+        return log
+    }
+
+    func outcome(_ log: Log) -> CallOutcome? {
+        guard log.resumed.count == 1, case .done(let o) = log.resumed[0].1 else { return nil }
+        return o
+    }
+
+    @Test func theFrameToSendIsTheRequestWithTheCallsNumber() throws {
+        var engine = Engine()
+        let (_, seq) = try start(&engine, .setPower(Power(deciDBm: 205)), waiter: 1)
+        let wire = withWireBuffer { b in Array(b[0..<Engine.encode(.setPower(Power(deciDBm: 205)), sequence: seq, into: b)]) }
+        var expected: [UInt8] = []
+        Message.request(.setPower(Power(deciDBm: 205))).frame(sequence: seq).encode(into: &expected)
+        #expect(wire == expected)
+        #expect(seq == 1)
+    }
+
+    @Test func aResponseCompletesTheCallWithItsNumberAndCommand() throws {
+        var engine = Engine()
+        let (_, a) = try start(&engine, .setChannel(7), waiter: 10)
+        let (_, b) = try start(&engine, .getState, waiter: 20)
+        #expect(a != b)
+        let log = feed(&engine, answer(.ok(.channel(7)), seq: a))
+        #expect(log.resumed.map(\.0) == [10])
+        #expect(outcome(log) == .response(.ok(.channel(7))))
+        #expect(engine.statistics.responses == 1 && engine.callsInProgress == 1)
+        // Answered numbers are free again at once; nothing is retired.
+        #expect(engine.numbersHeld == 1)
+    }
+
+    @Test func aResponseForAnotherCommandIsUnmatched() throws {
+        var engine = Engine()
+        let (_, seq) = try start(&engine, .setChannel(7), waiter: 1)
+        let log = feed(&engine, answer(.ok(.power(Power(deciDBm: 7))), seq: seq))
+        #expect(log.resumed.isEmpty)
+        #expect(engine.statistics.unmatchedResponses == 1 && engine.callsInProgress == 1)
+        // The right answer still completes it.
+        #expect(outcome(feed(&engine, answer(.ok(.channel(7)), seq: seq))) == .response(.ok(.channel(7))))
+    }
+
+    @Test func aDuplicateResponseIsDroppedNotDeliveredTwice() throws {
+        var engine = Engine()
+        let (_, seq) = try start(&engine, .getState, waiter: 1)
+        let reply = answer(.failure(.getState, .hardwareFault), seq: seq)
+        let log = feed(&engine, reply + reply)
+        #expect(log.resumed.count == 1)
+        #expect(outcome(log) == .response(.failure(.getState, .hardwareFault)))
+        #expect(engine.statistics.unmatchedResponses == 1)
+    }
+
+    @Test func anUnknownNumberIsUnmatched() {
+        var engine = Engine()
+        let log = feed(&engine, answer(.ok(.channel(1)), seq: 999))
+        #expect(log.resumed.isEmpty && engine.statistics.unmatchedResponses == 1)
+    }
+
+    @Test func numbersWrapPastFFFFSkippingZeroAndTheProbe() throws {
+        var engine = Engine()
+        var seen: [UInt16] = []
+        // Each call answered at once, so every number is free again.
+        for i in 0..<70_000 {
+            let (_, seq) = try start(&engine, .setChannel(1), waiter: i)
+            seen.append(seq)
+            _ = feed(&engine, answer(.ok(.channel(1)), seq: seq))
+        }
+        #expect(!seen.contains(0) && !seen.contains(SequenceAllocator.probe))
+        #expect(seen[0] == 1 && seen[65_532] == 0xFFFD && seen[65_533] == 0xFFFF && seen[65_534] == 1)
+        #expect(engine.numbersHeld == 0)
+    }
+
+    @Test func aNumberInUseIsSkippedAfterWrapAround() throws {
+        var engine = Engine()
+        let (_, held) = try start(&engine, .getState, waiter: 0, timeout: .seconds(3600))
+        #expect(held == 1)
+        for i in 1..<65_534 {
+            let (_, seq) = try start(&engine, .setChannel(1), waiter: i)
+            _ = feed(&engine, answer(.ok(.channel(1)), seq: seq))
+        }
+        // Round again: 1 is still waiting, so the next call gets 2.
+        let (_, next) = try start(&engine, .setChannel(1), waiter: -1)
+        #expect(next == 2)
+    }
+
+    @Test func expiryTimesOutAttemptsAndRetriesWithANewNumber() throws {
+        var engine = Engine()
+        let (key, first) = try start(&engine, .getState, waiter: 1, timeout: .milliseconds(300), attempts: 3)
+        #expect(engine.nextDeadline == 100 * Self.ms)
+        var log = Log()
+        engine.expire(now: 99 * Self.ms) { log.take($0) }
+        #expect(log.resumed.isEmpty)
+        engine.expire(now: 100 * Self.ms) { log.take($0) }
+        guard log.resumed.count == 1, case .resend = log.resumed[0].1 else {
+            Issue.record("expected a resend, got \(log.resumed)")
+            return
+        }
+        #expect(engine.nextAttempt(key, now: 100 * Self.ms).isReady)
+        guard case .send(let second, let deadline) = engine.attach(key, 2) else {
+            Issue.record("second attempt did not send")
+            return
+        }
+        #expect(second != first && deadline == 200 * Self.ms)
+        #expect(engine.statistics.retries == 1 && engine.statistics.requests == 2)
+        // The last attempt ends at the call's deadline with a timeout.
+        log = Log()
+        engine.expire(now: 200 * Self.ms) { log.take($0) }
+        _ = engine.nextAttempt(key, now: 200 * Self.ms)
+        guard case .send(_, let last) = engine.attach(key, 3) else { Issue.record("third attempt did not send"); return }
+        #expect(last == 300 * Self.ms)
+        log = Log()
+        engine.expire(now: 300 * Self.ms) { log.take($0) }
+        #expect(log.resumed.map(\.0) == [3])
+        #expect(outcome(log) == .timeout(.getState))
+        #expect(engine.statistics.timeouts == 1 && engine.callsInProgress == 0)
+    }
+
+    @Test func aLateAnswerToAnEarlierAttemptCompletesTheCall() throws {
+        var engine = Engine()
+        let (key, first) = try start(&engine, .setPower(Power(deciDBm: 10)), waiter: 1, timeout: .milliseconds(200),
+                                     attempts: 2)
+        var log = Log()
+        engine.expire(now: 100 * Self.ms) { log.take($0) }
+        _ = engine.nextAttempt(key, now: 100 * Self.ms)
+        _ = engine.attach(key, 2)
+        log = feed(&engine, answer(.ok(.power(Power(deciDBm: 10))), seq: first))
+        #expect(log.resumed.map(\.0) == [2])
+        #expect(outcome(log) == .response(.ok(.power(Power(deciDBm: 10)))))
+    }
+
+    @Test func aGivenUpNumberStaysRetiredSoALateAnswerCompletesNothingNewer() throws {
+        var engine = Engine(linger: .seconds(5))
+        let (_, old) = try start(&engine, .setChannel(5), waiter: 1, timeout: .milliseconds(100))
+        var log = Log()
+        engine.expire(now: 100 * Self.ms) { log.take($0) }
+        #expect(outcome(log) == .timeout(.setChannel))
+        // Wrap the whole space: the retired number is never handed out.
+        var handedOut = Set<UInt16>()
+        for i in 0..<65_533 {
+            let (_, seq) = try start(&engine, .setChannel(5), waiter: 100 + i, now: 100 * Self.ms)
+            handedOut.insert(seq)
+            _ = feed(&engine, answer(.ok(.channel(5)), seq: seq))
+        }
+        #expect(!handedOut.contains(old))
+        // Its late answer is dropped.
+        let (_, waiting) = try start(&engine, .setChannel(5), waiter: 7, now: 100 * Self.ms)
+        #expect(waiting != old)
+        #expect(feed(&engine, answer(.ok(.channel(5)), seq: old)).resumed.isEmpty)
+        // After the linger it is free again.
+        engine.expire(now: 100 * Self.ms + 5_000 * Self.ms) { log.take($0) }
+        #expect(engine.numbersHeld == 1)
+    }
+
+    @Test func everyNumberTakenIsAnErrorNotAReuse() throws {
+        var engine = Engine()
+        for i in 0..<SequenceAllocator.capacity { _ = try start(&engine, .getState, waiter: i, timeout: .seconds(60)) }
+        #expect(throws: Engine.RegisterError.sequenceSpaceExhausted) {
+            _ = try engine.register(.getState, timeout: .seconds(1), attempts: 1, now: 0)
+        }
+    }
+
+    @Test func busyAsksForAnotherAttemptWhileAttemptsRemain() throws {
+        var engine = Engine()
+        let (key, seq) = try start(&engine, .setChannel(3), waiter: 1, attempts: 2)
+        var log = feed(&engine, answer(.failure(.setChannel, .busy), seq: seq))
+        guard log.resumed.count == 1, case .busy = log.resumed[0].1 else { Issue.record("\(log.resumed)"); return }
+        #expect(engine.nextAttempt(key, now: 5 * Self.ms).isReady)
+        guard case .send(let again, _) = engine.attach(key, 2) else { Issue.record("no second attempt"); return }
+        log = feed(&engine, answer(.failure(.setChannel, .busy), seq: again))
+        // The last attempt's busy is the answer.
+        #expect(outcome(log) == .response(.failure(.setChannel, .busy)))
+    }
+
+    @Test func garbageDuringAnAttemptIsNoValidResponseNotATimeout() throws {
+        var engine = Engine()
+        _ = try start(&engine, .identify, waiter: 1, timeout: .milliseconds(50))
+        _ = feed(&engine, [0x13, 0x37, 0x42, 0x00, 0x99, 0x00])
+        var log = Log()
+        engine.expire(now: 50 * Self.ms) { log.take($0) }
+        guard case .noValidResponse(.identify, let n)? = outcome(log) else { Issue.record("\(log.resumed)"); return }
+        #expect(n == 4)
+    }
+
+    @Test func aMalformedAnswerEndsTheCallAsMalformed() throws {
+        var engine = Engine()
+        let (_, seq) = try start(&engine, .setPower(Power(deciDBm: 1)), waiter: 1)
+        var wire: [UInt8] = []
+        Frame(type: Command.setPower.rawValue | FrameType.responseFlag, sequence: seq, payload: [0, 1]).encode(into: &wire)
+        #expect(outcome(feed(&engine, wire)) == .malformedResponse(.setPower))
+    }
+
+    @Test func cancelBeforeAttachIsToldAtAttach() throws {
+        var engine = Engine()
+        let key = try engine.register(.getState, timeout: .seconds(1), attempts: 1, now: 0)
+        #expect(engine.cancel(key) == nil)
+        guard case .finished(.done(.cancelled)) = engine.attach(key, 1) else { Issue.record("not told"); return }
+        #expect(engine.callsInProgress == 0)
+    }
+
+    @Test func cancelWhileWaitingHandsBackTheWaiterAndRetiresTheNumber() throws {
+        var engine = Engine()
+        let (key, seq) = try start(&engine, .getState, waiter: 42)
+        #expect(engine.cancel(key) == 42)
+        #expect(feed(&engine, answer(.ok(.channel(1)), seq: seq)).resumed.isEmpty)
+        #expect(engine.numbersHeld == 1)
+    }
+
+    @Test func abortEndsEveryWaitingCall() throws {
+        var engine = Engine()
+        _ = try start(&engine, .getState, waiter: 1)
+        _ = try start(&engine, .identify, waiter: 2)
+        var log = Log()
+        engine.abortAll { log.take($0) }
+        #expect(Set(log.resumed.map(\.0)) == [1, 2])
+        #expect(log.resumed.allSatisfy { if case .done(.aborted) = $0.1 { true } else { false } })
+        #expect(engine.callsInProgress == 0)
+    }
+
+    @Test func telemetryAndLinkNoticesPassThroughInOrder() throws {
+        var engine = Engine()
+        let sample = TelemetrySample(sequence: 9, uptimeMillis: 1234, measurements: Measurements(
+            rssiDeciDBm: -700, snrDeciDB: 300, temperatureDeciC: 400, supplyMillivolts: 13_800,
+            forwardDeciDBm: 100, reflectedDeciDBm: -100))
+        var wire: [UInt8] = []
+        Message.telemetry(sample).encode(sequence: 0, into: &wire)
+        Message.link(LinkNotice(isUp: false, reason: "unplugged")).encode(sequence: 0, into: &wire)
+        let log = feed(&engine, wire)
+        #expect(log.telemetry == [sample])
+        #expect(log.links == [LinkNotice(isUp: false, reason: "unplugged")])
+        #expect(engine.statistics.telemetryFrames == 1)
+    }
+}
+
+extension RequestEngine.Action {
+    /// True for `.ready` (attach next).
+    var isReady: Bool { if case .ready = self { true } else { false } }
+}
