@@ -48,7 +48,8 @@ let package = Package(
         // poll, eventfd, write-all, reads and sockets on FileDescriptor, with
         // EINTR handled once: what every transport, the daemon, the
         // simulator and discovery do their I/O with.
-        .target(name: "RadioIO", dependencies: ["CRadioSystem", .product(name: "SystemPackage", package: "swift-system")],
+        .target(name: "RadioIO", dependencies: ["CRadioSystem", .product(name: "SystemPackage", package: "swift-system"),
+                                                .product(name: "Logging", package: "swift-log")],
                 swiftSettings: strict),
 
         // libudev (Debian: libudev-dev), radios found and watched through it,
@@ -69,7 +70,6 @@ let package = Package(
                 "RadioIO",
                 "Locking",
                 .product(name: "SystemPackage", package: "swift-system"),
-                .product(name: "Logging", package: "swift-log"),
             ],
             path: "Simulator/RadioSimulator",
             swiftSettings: strict
@@ -78,6 +78,7 @@ let package = Package(
             name: "radio-sim",
             dependencies: [
                 "RadioSimulator",
+                "RadioIO",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -6,6 +6,7 @@ import Darwin
 import CRadioSystem
 import Foundation
 import Locking
+import RadioIO
 public import RadioProtocol
 import Synchronization
 public import SystemPackage
@@ -60,6 +61,8 @@ public struct PseudoTerminal: Sendable {
 /// Flags the API sets and the serving thread reads.
 final class ServeControl: Sendable {
     let frozen = Atomic<Bool>(false)
+    /// Set by `stop()` before it wakes the loop.
+    let stopping = Atomic<Bool>(false)
     let telemetrySent = Atomic<Int>(0)
     let bytesDropped = Atomic<Int>(0)
     /// The radio as of its last answer, for tests that check what it applied.
@@ -81,7 +84,7 @@ public struct RadioSnapshot: Sendable, Hashable {
 public final class PtySimulator: Sendable {
     public let slavePath: String
     private let pty: PseudoTerminal
-    private let wake: (read: FileDescriptor, write: FileDescriptor)
+    private let wake: WakeEvent
     private let control = ServeControl()
     private let stopped = Atomic<Bool>(false)
     private let finished = DispatchSemaphore(value: 0)
@@ -91,16 +94,15 @@ public final class PtySimulator: Sendable {
         pty = try PseudoTerminal.open()
         slavePath = pty.slavePath
         do {
-            let pipe = try FileDescriptor.pipe(options: [.closeOnExec, .nonBlocking])
-            wake = (pipe.readEnd, pipe.writeEnd)
+            wake = try WakeEvent()
         } catch {
             try? pty.master.close()
             try? pty.slave.close()
             throw error
         }
-        let master = pty.master, wakeRead = wake.read, control = self.control, finished = self.finished
+        let master = pty.master, wake = self.wake, control = self.control, finished = self.finished
         let thread = Thread {
-            var loop = ServeLoop(configuration: configuration, master: master, wake: wakeRead, control: control)
+            var loop = ServeLoop(configuration: configuration, master: master, wake: wake, control: control)
             loop.run()
             finished.signal()
         }
@@ -127,20 +129,19 @@ public final class PtySimulator: Sendable {
     /// when a USB adapter is pulled. Safe to call more than once.
     public func stop() {
         guard !stopped.exchange(true, ordering: .sequentiallyConsistent) else { return }
-        // Closing the pipe's write end wakes the thread with POLLHUP.
-        _ = try? wake.write.close()
+        control.stopping.store(true, ordering: .sequentiallyConsistent)
+        wake.signal()
         finished.wait()
         _ = try? pty.master.close()
         _ = try? pty.slave.close()
-        _ = try? wake.read.close()
+        wake.close()
     }
 
     deinit { stop() }
 
     private func poke() {
         guard !stopped.load(ordering: .sequentiallyConsistent) else { return }
-        var one: UInt8 = 1
-        _ = write(wake.write.rawValue, &one, 1)
+        wake.signal()
     }
 }
 
@@ -148,7 +149,7 @@ public final class PtySimulator: Sendable {
 private struct ServeLoop {
     var engine: SimulatorEngine
     let master: FileDescriptor
-    let wake: FileDescriptor
+    let wake: WakeEvent
     let control: ServeControl
     var output: [UInt8] = []
     /// What the engine produced this turn, before line pacing.
@@ -164,7 +165,7 @@ private struct ServeLoop {
     var stalledUntil: ContinuousClock.Instant?
     var fragmentRNG: SplitMix64
 
-    init(configuration: SimulatorConfiguration, master: FileDescriptor, wake: FileDescriptor, control: ServeControl) {
+    init(configuration: SimulatorConfiguration, master: FileDescriptor, wake: WakeEvent, control: ServeControl) {
         engine = SimulatorEngine(configuration: configuration)
         self.master = master
         self.wake = wake
@@ -189,29 +190,31 @@ private struct ServeLoop {
             let stalled = stalledUntil.map { clock.now < $0 } ?? false
             if !stalled { stalledUntil = nil }
             let frozen = control.frozen.load(ordering: .sequentiallyConsistent) || stalled
-            var fds = [
-                pollfd(fd: wake.rawValue, events: Int16(POLLIN), revents: 0),
-                pollfd(fd: master.rawValue, events: Int16(frozen ? 0 : POLLIN), revents: 0),
-            ]
-            var timeout = timespec(tv_sec: 1, tv_nsec: 0)
-            var waitForever = true
-            let wake = [nextTelemetry, pacer?.nextEvent, delayed.first?.due, stalledUntil, hangupAt].compactMap { $0 }.min()
-            if let next = wake, !frozen || stalled {
-                let wait = max(clock.now.duration(to: next), .zero)
-                timeout = timespec(tv_sec: Int(wait.components.seconds),
-                                   tv_nsec: Int(wait.components.attoseconds / 1_000_000_000))
-                waitForever = false
+            // The earliest timed event, with no array made per turn.
+            func earlier(_ a: ContinuousClock.Instant?, _ b: ContinuousClock.Instant?) -> ContinuousClock.Instant? {
+                guard let a else { return b }
+                guard let b else { return a }
+                return min(a, b)
             }
-            let n = waitForever ? radio_ppoll(&fds, 2, nil) : radio_ppoll(&fds, 2, &timeout)
-            if n < 0 && errno != EINTR { return }
-            if fds[0].revents & Int16(POLLHUP | POLLERR) != 0 { return }
-            if fds[0].revents & Int16(POLLIN) != 0 { drainWake() }
+            let next = earlier(earlier(earlier(nextTelemetry, pacer?.nextEvent), earlier(delayed.first?.due, stalledUntil)),
+                               hangupAt)
+            let timeout = next.flatMap { (!frozen || stalled) ? max(clock.now.duration(to: $0), .zero) : nil }
+            let seen: PollEvents
+            do {
+                seen = try master.wait(for: frozen ? [] : .input, wake: wake, timeout: timeout)
+            } catch {
+                return
+            }
+            if control.stopping.load(ordering: .sequentiallyConsistent) { return }
             // Load again: a freeze() that returned before the host wrote must
             // hold even if poll started before it.
             if frozen || control.frozen.load(ordering: .sequentiallyConsistent) { continue }
-            if fds[1].revents & Int16(POLLIN) != 0 {
-                let fd = master.rawValue
-                let got = readBuffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if seen.contains(.input) {
+                let got: Int, port = master
+                switch (try? readBuffer.withUnsafeMutableBytes { try port.readAvailable(into: $0) }) ?? .wouldBlock {
+                case .bytes(let n): got = n
+                case .wouldBlock, .endOfFile: got = 0
+                }
                 if got > 0 {
                     if pacer != nil {
                         let now = clock.now
@@ -221,8 +224,6 @@ private struct ServeLoop {
                     }
                     actOutFaults()
                     takeSnapshot()
-                } else if got < 0 && errno != EAGAIN && errno != EINTR && errno != EIO {
-                    return
                 }
             }
             if pacer != nil {
@@ -338,9 +339,4 @@ private struct ServeLoop {
         output.removeAll(keepingCapacity: true)
     }
 
-    func drainWake() {
-        var sink = (0 as UInt64, 0 as UInt64)
-        let fd = wake.rawValue
-        while withUnsafeMutableBytes(of: &sink, { read(fd, $0.baseAddress, $0.count) }) > 0 {}
-    }
 }

@@ -71,21 +71,27 @@ public struct SimulatedRadio: Sendable {
     /// Answers one frame. Returns nil for frames a radio does not answer
     /// (responses and telemetry sent to it).
     public mutating func handle(_ frame: Frame) -> Frame? {
+        frame.payload.withUnsafeBytes { payload in
+            handle(FrameView(version: frame.version, type: frame.type, sequence: frame.sequence, payload: payload))
+        }.map { Message.response($0).frame(sequence: frame.sequence) }
+    }
+
+    /// Answers one frame where the decoder holds it; nil for frames a radio
+    /// does not answer.
+    public mutating func handle(_ frame: FrameView) -> Response? {
         guard FrameType.isRequest(frame.type) else { return nil }
         let command = Command(rawValue: frame.type)
-        let response: Response
         do {
-            let message = try Message(frame: frame)
+            let message = try Message(view: frame)
             guard case .request(let request) = message else { return nil }
-            response = handle(request)
+            return handle(request)
         } catch {
             switch error {
-            case .unsupportedVersion: response = .failure(command, .unsupportedVersion)
-            case .unknownType: response = .failure(command, .unknownCommand)
-            case .malformedPayload: response = .failure(command, .malformed)
+            case .unsupportedVersion: return .failure(command, .unsupportedVersion)
+            case .unknownType: return .failure(command, .unknownCommand)
+            case .malformedPayload: return .failure(command, .malformed)
             }
         }
-        return Message.response(response).frame(sequence: frame.sequence)
     }
 
     public mutating func handle(_ request: Request) -> Response {
@@ -185,13 +191,24 @@ public struct SimulatorEngine: Sendable {
     /// host cannot trust a sequence number that failed its CRC.
     public mutating func receive<C: Collection>(_ bytes: C, into output: inout [UInt8]) where C.Element == UInt8 {
         guard var injector else {
+            // The fault-free path parses each request where the decoder
+            // holds it and writes the answer straight into `output`:
+            // nothing is allocated per request.
+            // The decoder is moved out (not copied) so feeding it does not
+            // copy its buffers.
+            var decoder = self.decoder
+            self.decoder = .placeholder
             var radio = self.radio
-            decoder.feed(bytes) { event in
-                if case .frame(let frame) = event, let reply = radio.handle(frame) {
-                    reply.encode(into: &output)
+            let done: Void? = bytes.withContiguousStorageIfAvailable { buffer in
+                decoder.feedViews(UnsafeRawBufferPointer(buffer)) { event, _ in
+                    if case .frame(let frame) = event, let response = radio.handle(frame) {
+                        Message.response(response).encode(sequence: frame.sequence, into: &output)
+                    }
                 }
             }
+            self.decoder = decoder
             self.radio = radio
+            if done == nil { receive(Array(bytes), into: &output) }
             return
         }
         // Faults: the line corrupts what the host sent, the radio misses
@@ -220,7 +237,7 @@ public struct SimulatorEngine: Sendable {
     public mutating func appendTelemetry(uptimeMillis: UInt32, into output: inout [UInt8]) {
         let sample = radio.telemetry(uptimeMillis: uptimeMillis)
         let start = output.count
-        Message.telemetry(sample).frame(sequence: sample.sequence).encode(into: &output)
+        Message.telemetry(sample).encode(sequence: sample.sequence, into: &output)
         injector?.corrupt(&output, from: start)
     }
 

@@ -1,5 +1,7 @@
 import ArgumentParser
 import Foundation
+import Logging
+import RadioIO
 import RadioProtocol
 import RadioSimulator
 
@@ -23,6 +25,9 @@ struct RadioSim: ParsableCommand {
             its path printed as a new line on stdout, and the link pointed at it. The radio \
             comes back with its power-on settings, like one powered by its USB cable.
             """)
+
+    @Flag(name: .shortAndLong, help: "Log plug, unplug and stop events on stderr.")
+    var verbose = false
 
     @Option(help: "Also make a symlink at PATH to the slave, removed on exit.")
     var link: String?
@@ -83,20 +88,28 @@ struct RadioSim: ParsableCommand {
         sigaddset(&signals, SIGUSR2)
         pthread_sigmask(SIG_BLOCK, &signals, nil)
 
+        var log = Logger(label: "radio-sim") { LineLogHandler(label: $0) }
+        log.logLevel = verbose ? .info : .warning
         var simulator: PtySimulator? = plugIn()
+        log.info("serving on \(simulator?.slavePath ?? "?")", metadata: ["serial": "\(serialNumber)"])
         while true {
             var received: Int32 = 0
             sigwait(&signals, &received)
             switch received {
             case SIGUSR1:
+                log.info("SIGUSR1: unplugged")
                 // The link first: a client retrying it must not reach the
                 // freed pty number, which the kernel may hand to someone else.
                 if let link { unlink(link) }
                 simulator?.stop()
                 simulator = nil
             case SIGUSR2:
-                if simulator == nil { simulator = plugIn() }
+                if simulator == nil {
+                    simulator = plugIn()
+                    log.info("SIGUSR2: plugged in on \(simulator?.slavePath ?? "?")")
+                }
             default:
+                log.info("signal \(received): stopping")
                 simulator?.stop()
                 if let link { unlink(link) }
                 throw ExitCode.success

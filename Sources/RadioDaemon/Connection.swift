@@ -3,6 +3,22 @@ import Glibc
 #endif
 import Locking
 
+/// Why the daemon disconnects a client.
+public enum KickReason: Sendable, Hashable, CustomStringConvertible {
+    /// Its queue would pass the limit: it is not reading.
+    case notReading(queued: Int, limit: Int)
+    /// The socket failed.
+    case connectionLost(String)
+
+    public var description: String {
+        switch self {
+        case .notReading(let queued, let limit):
+            "not reading: \(queued) bytes would wait, over the \(limit)-byte client queue limit"
+        case .connectionLost(let why): "connection lost (\(why))"
+        }
+    }
+}
+
 /// One client's socket and the bytes waiting to go to it.
 ///
 /// The radio thread writes replies and telemetry straight to the socket
@@ -23,7 +39,7 @@ final class Connection: Sendable {
         var offset = 0
         var closed = false
         /// Why the loop must disconnect this client, once set.
-        var kick: String?
+        var kick: KickReason?
         var pending: Int { queue.count - offset }
     }
     private let out = Locked(Outbound())
@@ -36,7 +52,7 @@ final class Connection: Sendable {
 
     var descriptor: Int32 { fd }
     var hasQueued: Bool { out.withLock { $0.pending > 0 } }
-    var kickReason: String? { out.withLock { $0.kick } }
+    var kickReason: KickReason? { out.withLock { $0.kick } }
     var queuedBytes: Int { out.withLock { $0.pending } }
 
     /// Sends `bytes` now or queues them. Returns true when the client loop
@@ -53,7 +69,7 @@ final class Connection: Sendable {
                 if n < 0 {
                     let e = errno
                     if e != EAGAIN && e != EINTR {
-                        o.kick = "connection lost (\(String(cString: strerror(e))))"
+                        o.kick = .connectionLost(String(cString: strerror(e)))
                         return true
                     }
                 } else {
@@ -62,7 +78,7 @@ final class Connection: Sendable {
             }
             let wasEmpty = o.pending == 0
             if o.pending + bytes.count - start > limit {
-                o.kick = "not reading: \(o.pending + bytes.count - start) bytes would wait, over the \(limit)-byte limit (--client-queue)"
+                o.kick = .notReading(queued: o.pending + bytes.count - start, limit: limit)
                 return true
             }
             o.queue.append(contentsOf: bytes[start...])

@@ -5,6 +5,8 @@ import CRadioSystem
 import Dispatch
 import Foundation
 import Locking
+public import Logging
+import RadioIO
 public import RadioDriver
 import RadioProtocol
 
@@ -31,8 +33,10 @@ public final class RadioDaemon: Sendable {
         public var forgetAfter: Duration = .seconds(10)
         /// Listen on non-loopback addresses.
         public var allowRemote = false
-        /// One line per event worth a log line (connections, the radio link).
-        public var log: @Sendable (String) -> Void = { _ in }
+        /// Where events worth a log line go: clients coming and going
+        /// (info), clients cut off and refused (warning), the radio link
+        /// (notice when it is up, error when it is down).
+        public var logger = Logger(label: "serve", factory: { _ in SwiftLogNoOpLogHandler() })
         public init() {}
     }
 
@@ -88,7 +92,7 @@ public final class RadioDaemon: Sendable {
     private let transport: any RadioTransport
     private let listeners: [Listener]
     private let options: Options
-    private let wake: (read: Int32, write: Int32)
+    private let wake: WakeEvent
     private let state = Locked(State())
     private let stats = Locked(Statistics())
     private let registry = Locked(Registry())
@@ -114,20 +118,18 @@ public final class RadioDaemon: Sendable {
             }
         }
         listeners = opened
-        var pipe: [Int32] = [0, 0]
-        guard radio_pipe2(&pipe, O_NONBLOCK | O_CLOEXEC) == 0 else {
-            let e = errno
+        do {
+            wake = try WakeEvent()
+        } catch {
             for l in opened { RadioDaemon.close(l) }
-            throw .system("pipe", e)
+            throw .system("eventfd", error.rawValue)
         }
-        wake = (pipe[0], pipe[1])
         identifyRadio()
     }
 
     deinit {
         radioInput.withLock { $0.buffer.deallocate() }
-        Glibc.close(wake.read)
-        Glibc.close(wake.write)
+        wake.close()
     }
 
     /// What clients pass as --port, one per listener.
@@ -145,10 +147,7 @@ public final class RadioDaemon: Sendable {
         transport.interrupt()
     }
 
-    private func wakeLoop() {
-        var one: UInt8 = 1
-        _ = Glibc.write(wake.write, &one, 1)
-    }
+    private func wakeLoop() { wake.signal() }
 
     // MARK: Client loop
 
@@ -179,7 +178,7 @@ public final class RadioDaemon: Sendable {
         while !state.withLock({ $0.stopping }) {
             fds.removeAll(keepingCapacity: true)
             ids.removeAll(keepingCapacity: true)
-            fds.append(pollfd(fd: wake.read, events: Int16(POLLIN), revents: 0))
+            fds.append(pollfd(fd: wake.descriptor.rawValue, events: Int16(POLLIN), revents: 0))
             for l in listeners { fds.append(pollfd(fd: l.fd, events: Int16(POLLIN), revents: 0)) }
             for (id, c) in clients {
                 let events = Int16(POLLIN) | (c.connection.hasQueued ? Int16(POLLOUT) : 0)
@@ -192,10 +191,7 @@ public final class RadioDaemon: Sendable {
                 break
             }
             let woken = fds[0].revents != 0
-            if woken {
-                var sink = [UInt8](repeating: 0, count: 64)
-                while Glibc.read(wake.read, &sink, sink.count) > 0 {}
-            }
+            if woken { wake.drain() }
             for (i, l) in listeners.enumerated() where fds[1 + i].revents != 0 {
                 accept(on: l, into: &clients, nextID: &nextID)
             }
@@ -217,8 +213,8 @@ public final class RadioDaemon: Sendable {
             // loop, so the scan runs only then, not on every request.
             for (id, c) in clients where woken {
                 if let why = c.connection.kickReason {
-                    if why.hasPrefix("not reading") { stats.withLock { $0.slowClients += 1 } }
-                    remove(id, from: &clients, reason: why)
+                    if case .notReading = why { stats.withLock { $0.slowClients += 1 } }
+                    remove(id, from: &clients, reason: why.description, level: .warning)
                 }
             }
             let now = ContinuousClock.now
@@ -251,7 +247,7 @@ public final class RadioDaemon: Sendable {
             if fd < 0 {
                 let e = errno
                 if e == EINTR || e == ECONNABORTED { continue }
-                if e != EAGAIN { options.log("accept on \(listener.url) failed: \(String(cString: strerror(e)))") }
+                if e != EAGAIN { options.logger.error("accept on \(listener.url) failed: \(String(cString: strerror(e)))") }
                 return
             }
             _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
@@ -275,7 +271,7 @@ public final class RadioDaemon: Sendable {
             guard clients.count < options.maxClients else {
                 Glibc.close(fd)
                 stats.withLock { $0.clientsRefused += 1 }
-                options.log("refused a client from \(peer): already serving \(options.maxClients) (--max-clients)")
+                options.logger.warning("refused a client from \(peer): already serving \(options.maxClients), the most allowed")
                 continue
             }
             let id = nextID
@@ -287,7 +283,7 @@ public final class RadioDaemon: Sendable {
                 r.all.append(connection)
             }
             stats.withLock { $0.clientsAccepted += 1 }
-            options.log("client \(id) connected from \(peer)")
+            options.logger.info("client \(id) connected from \(peer)", metadata: ["client": "\(id)"])
             if let down = state.withLock({ $0.linkDown }) {
                 if connection.deliver(Message.link(LinkNotice(isUp: false, reason: down)).frame(sequence: 0).wireBytes,
                                       limit: options.clientQueueBytes) { wakeLoop() }
@@ -376,7 +372,8 @@ public final class RadioDaemon: Sendable {
         if client.deliver(frame.wireBytes, limit: options.clientQueueBytes) { wakeLoop() }
     }
 
-    private func remove(_ id: Int, from clients: inout [Int: Client], reason: String, quiet: Bool = false) {
+    private func remove(_ id: Int, from clients: inout [Int: Client], reason: String, level: Logger.Level = .info,
+                        quiet: Bool = false) {
         guard let client = clients.removeValue(forKey: id) else { return }
         registry.withLock { r in
             r.byID[id] = nil
@@ -384,7 +381,8 @@ public final class RadioDaemon: Sendable {
         }
         client.connection.close()
         if !quiet {
-            options.log("client \(id) (\(client.connection.peer)) disconnected: \(reason); requests=\(client.requests)")
+            options.logger.log(level: level, "client \(id) (\(client.connection.peer)) disconnected: \(reason)",
+                               metadata: ["client": "\(id)", "requests": "\(client.requests)"])
         }
     }
 
@@ -400,11 +398,13 @@ public final class RadioDaemon: Sendable {
     private func identifyRadio() {
         do throws(RadioError) {
             let id = try IdentityProbe.identify(transport, timeout: .seconds(2))
-            options.log("radio: \(id.model), serial \(id.serialNumber), firmware \(id.firmwareVersion)")
+            options.logger.notice("radio: \(id.model), serial \(id.serialNumber), firmware \(id.firmwareVersion)")
             transport.expectSerialNumber(id.serialNumber)
         } catch {
-            options.log("warning: the radio on \(transport.name) did not answer Identify (\(error)); serving it "
-                + "anyway, but a reconnect will not check that it is the same radio")
+            options.logger.warning("""
+                the radio on \(transport.name) did not answer Identify (\(error)); serving it \
+                anyway, but a reconnect will not check that it is the same radio
+                """)
         }
     }
 
@@ -419,7 +419,7 @@ public final class RadioDaemon: Sendable {
                     linkLost(why)
                     continue
                 }
-                options.log("radio \(transport.name) is gone: \(error); stopping")
+                options.logger.error("radio \(transport.name) is gone: \(error); stopping")
                 state.withLock { s in
                     s.failure = .unavailable("radio \(transport.name) is gone: \(error)")
                     s.stopping = true
@@ -431,7 +431,7 @@ public final class RadioDaemon: Sendable {
             if let why = transport.awayReason?.description {
                 // Say so when the reason the radio stays away changes (gone,
                 // a different radio at its path, ...), once per change.
-                if why != awayLogged && !why.contains(down) { options.log("radio still away: \(why)") }
+                if why != awayLogged && !why.contains(down) { options.logger.warning("radio still away: \(why)") }
                 awayLogged = why
             } else {
                 awayLogged = nil
@@ -495,8 +495,10 @@ public final class RadioDaemon: Sendable {
         stats.withLock { $0.outages += 1 }
         let dropped = map.withLock { $0.removeAll() }
         radioInput.withLock { $0.decoder = FrameDecoder() }
-        options.log("radio link lost: \(why); \(dropped) request\(dropped == 1 ? "" : "s") in flight failed; "
-            + "reconnecting, clients stay connected")
+        options.logger.error("""
+            radio link lost: \(why); \(dropped) request\(dropped == 1 ? "" : "s") in flight failed; \
+            reconnecting, clients stay connected
+            """)
         broadcast(Message.link(LinkNotice(isUp: false, reason: why)).frame(sequence: 0).wireBytes)
     }
 
@@ -506,7 +508,7 @@ public final class RadioDaemon: Sendable {
             return s.linkDownSince
         }
         let ms = since.map { Int(($0.duration(to: .now) / .milliseconds(1)).rounded()) } ?? 0
-        options.log("radio link back after \(ms) ms")
+        options.logger.notice("radio link back after \(ms) ms")
         broadcast(Message.link(LinkNotice(isUp: true)).frame(sequence: 0).wireBytes)
     }
 }

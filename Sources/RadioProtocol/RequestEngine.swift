@@ -439,7 +439,7 @@ extension FrameDecoder {
     /// An empty decoder that allocates nothing, to stand in while the real
     /// one is moved out for a feed (so that the engine can be mutated from
     /// the feed's callback without copying the decoder's buffers).
-    @usableFromInline static var placeholder: FrameDecoder { FrameDecoder(empty: ()) }
+    public static var placeholder: FrameDecoder { FrameDecoder(empty: ()) }
 }
 
 extension RequestEngine.Step: Sendable {}

@@ -1,4 +1,6 @@
 import ArgumentParser
+import Logging
+import RadioIO
 import Dispatch
 import Foundation
 import RadioDaemon
@@ -75,11 +77,12 @@ struct Serve: ParsableCommand {
         options.clientQueueBytes = clientQueue
         options.maxInFlightPerClient = maxInFlight
         options.maxClients = maxClients
-        let quiet = quiet
-        options.log = { line in
-            if quiet && line.hasPrefix("client ") && !line.contains("not reading") { return }
-            ServeLog.write(line)
-        }
+        // --quiet is a log level: clients coming and going (info) are
+        // left out; clients cut off, the radio and its link are not.
+        var log = Logger(label: "serve") { LineLogHandler(label: $0) }
+        log.logLevel = quiet ? .notice : .info
+        let logger = log
+        options.logger = logger
         let daemon: RadioDaemon
         do throws(ServeError) {
             daemon = try RadioDaemon(transport: transport, listen: addresses, options: options)
@@ -91,22 +94,22 @@ struct Serve: ParsableCommand {
         let signals = SignalCatcher([SIGINT, SIGTERM, SIGUSR1]) { sig in
             if sig == SIGUSR1 {
                 // As dd does: the counters so far, and carry on.
-                ServeLog.write("statistics: \(Serve.summary(daemon.statistics, clientsNow: daemon.clientCount))")
+                logger.notice("statistics: \(Serve.summary(daemon.statistics, clientsNow: daemon.clientCount))")
                 return
             }
-            ServeLog.write("\(sig == SIGTERM ? "SIGTERM" : "SIGINT"): stopping")
+            logger.notice("\(sig == SIGTERM ? "SIGTERM" : "SIGINT"): stopping")
             daemon.stop()
         }
         signal(SIGPIPE, SIG_IGN)
         // Only now, with the signal handlers in place, say we are ready:
         // a SIGTERM right after these lines must stop the daemon cleanly.
-        ServeLog.write("serving \(transport.name)")
+        logger.notice("serving \(transport.name)")
         // Unbuffered, so a script waiting for these lines sees them now.
         FileHandle.standardOutput.write(Data(daemon.urls.map { "listening on \($0)\n" }.joined().utf8))
         let failure = daemon.run()
         signals.cancel()
         transport.close()
-        ServeLog.write("stopped: \(Serve.summary(daemon.statistics, clientsNow: nil))")
+        logger.notice("stopped: \(Serve.summary(daemon.statistics, clientsNow: nil))")
         if let failure { throw Failure(failure.description, status: failure.exitStatus) }
     }
 }
@@ -120,20 +123,5 @@ extension Serve {
             + "telemetry=\(s.telemetryFrames) slow-clients=\(s.slowClients) outages=\(s.outages) "
             + "client-decode-errors=\(s.clientDecodeErrors) radio-decode-errors=\(s.radioDecodeErrors) "
             + "ignored-frames=\(s.ignoredFrames)"
-    }
-}
-
-/// Timestamped lines on stderr, each written whole.
-enum ServeLog {
-    static func write(_ line: String) {
-        var now = timespec()
-        clock_gettime(CLOCK_REALTIME, &now)
-        var t = tm()
-        var seconds = now.tv_sec
-        gmtime_r(&seconds, &t)
-        let stamp = String(format: "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", t.tm_year + 1900, t.tm_mon + 1, t.tm_mday,
-                           t.tm_hour, t.tm_min, t.tm_sec, now.tv_nsec / 1_000_000)
-        let bytes = Array("\(stamp) serve: \(line)\n".utf8)
-        bytes.withUnsafeBytes { _ = Foundation.write(2, $0.baseAddress, $0.count) }
     }
 }

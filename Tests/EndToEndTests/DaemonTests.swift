@@ -363,7 +363,7 @@ struct DaemonLimitTests {
         try await monitor.waitUntil("samples") { monitor.lines.count >= 2 }
         let second = try await run("radio-cli", ["get-state", "--port", daemon.tcp, "--timeout", "2"])
         #expect(second.status == 69, "\(second.stderr)")
-        #expect(daemon.process.errorLines.contains { $0.contains("already serving 1 (--max-clients)") },
+        #expect(daemon.process.errorLines.contains { $0.contains("already serving 1, the most allowed") },
                 "\(daemon.process.errorLines)")
         kill(daemon.process.process.processIdentifier, SIGUSR1)
         try await daemon.process.waitUntil("the counters") {
