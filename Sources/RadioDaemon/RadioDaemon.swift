@@ -264,9 +264,7 @@ public final class RadioDaemon: Sendable {
             } else {
                 var one: Int32 = 1
                 _ = setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
-                peer = withUnsafePointer(to: &address) {
-                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Listener.numeric($0, length) }
-                }
+                peer = SocketAddress(family: Int32(address.ss_family), storage: address, length: length).numeric
             }
             guard clients.count < options.maxClients else {
                 Glibc.close(fd)

@@ -10,6 +10,12 @@ public struct SocketAddress: Sendable {
     public var storage = sockaddr_storage()
     public var length: socklen_t
 
+    public init(family: Int32, storage: sockaddr_storage = sockaddr_storage(), length: socklen_t) {
+        self.family = family
+        self.storage = storage
+        self.length = length
+    }
+
     /// Every address of `host`:`port` (`passive`: for bind). The
     /// corresponding C function is `getaddrinfo`; on failure, its message.
     public static func resolve(_ host: String, port: UInt16, passive: Bool = false) throws(ResolveError) -> [SocketAddress] {

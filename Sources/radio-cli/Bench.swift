@@ -22,26 +22,17 @@ struct Bench: AsyncParsableCommand {
     @Option(help: "Unmeasured round trips per command first.")
     var warmup: Int = 50
 
-    @Option(help: "Commands to time, comma-separated: \(BenchCommand.allCases.map(\.rawValue).joined(separator: ",")).")
-    var commands: String = "set-power,set-channel"
+    @Option(help: "Commands to time, comma-separated: \(NameList<BenchCommand>.known).",
+            transform: NameList<BenchCommand>.parser("command"))
+    var commands = NameList<BenchCommand>(names: [.setPower, .setChannel])
 
     func validate() throws {
         guard (1...10_000_000).contains(count) else { throw ValidationError("--count must be 1...10000000, got \(count)") }
         guard (0...1_000_000).contains(warmup) else { throw ValidationError("--warmup must be 0...1000000, got \(warmup)") }
-        _ = try selected()
-    }
-
-    func selected() throws -> [BenchCommand] {
-        try commands.split(separator: ",").map { name in
-            guard let c = BenchCommand(rawValue: name.trimmingCharacters(in: .whitespaces)) else {
-                throw ValidationError("unknown command '\(name)' (known: \(BenchCommand.allCases.map(\.rawValue).joined(separator: ", ")))")
-            }
-            return c
-        }
     }
 
     func run() async throws {
-        let benchmark = LinkBenchmark(commands: try selected(), count: count, warmup: warmup)
+        let benchmark = LinkBenchmark(commands: commands.names, count: count, warmup: warmup)
         let bar = ProgressBar(enabled: !global.json && isatty(STDERR_FILENO) == 1)
         let baud = (try? global.address())?.baud
         let (port, results) = try await global.withRadio { radio throws(RadioError) in
@@ -83,26 +74,18 @@ enum BenchOutput {
     }
 
     static func json(_ results: [CommandResult], port: String, count: Int, baud: Int?) {
-        var commands: [String: Any] = [:]
+        var commands: [String: BenchJSON.Command] = [:]
         for r in results {
             let h = r.histogram
-            var o: [String: Any] = [
-                "count": r.count, "errors": r.errors,
-                "p50_us": micros(h.valueAtPercentile(50)), "p90_us": micros(h.valueAtPercentile(90)),
-                "p99_us": micros(h.valueAtPercentile(99)), "p999_us": micros(h.valueAtPercentile(99.9)),
-                "max_us": micros(h.max), "min_us": micros(h.min), "mean_us": (h.mean / 100).rounded() / 10,
-                "throughput_per_s": r.throughput.rounded(),
-                "request_bytes": r.requestBytes, "reply_bytes": r.replyBytes,
-            ]
-            if let baud { o["wire_floor_us"] = micros(r.wireFloor(baud: baud)) }
-            if let e = r.lastError { o["last_error"] = e.description }
-            commands[r.command.rawValue] = o
+            commands[r.command.rawValue] = BenchJSON.Command(
+                count: r.count, errors: r.errors,
+                p50_us: micros(h.valueAtPercentile(50)), p90_us: micros(h.valueAtPercentile(90)),
+                p99_us: micros(h.valueAtPercentile(99)), p999_us: micros(h.valueAtPercentile(99.9)),
+                max_us: micros(h.max), min_us: micros(h.min), mean_us: (h.mean / 100).rounded() / 10,
+                throughput_per_s: r.throughput.rounded(), request_bytes: r.requestBytes, reply_bytes: r.replyBytes,
+                wire_floor_us: baud.map { micros(r.wireFloor(baud: $0)) }, last_error: r.lastError?.description)
         }
-        var object: [String: Any] = ["port": port, "count": count, "commands": commands]
-        object["baud"] = baud ?? NSNull()
-        guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]),
-              let text = String(data: data, encoding: .utf8) else { return }
-        print(text)
+        JSON.emit(BenchJSON(port: port, count: count, baud: baud, commands: commands))
     }
 
     static func text(_ results: [CommandResult], port: String, count: Int, baud: Int?) {

@@ -63,7 +63,7 @@ struct SetPower: AsyncParsableCommand {
         } rangeMessage: { r in
             "power \(power) is out of range: this radio accepts \(r.powerRange.lower) to \(r.powerRange.upper)"
         }
-        Output.applied("power", text: applied.description, json: ["power_dbm": applied.dBm], port: port, json: global.json)
+        Output.applied("power", text: applied.description, json: AppliedJSON(port: port, power_dbm: applied.dBm), json: global.json)
     }
 }
 
@@ -101,7 +101,7 @@ struct SetChannel: AsyncParsableCommand {
         } rangeMessage: { r in
             "channel \(channel) is out of range: this radio accepts \(r.channelRange.lower) to \(r.channelRange.upper)"
         }
-        Output.applied("channel", text: "\(applied)", json: ["channel": Int(applied)], port: port, json: global.json)
+        Output.applied("channel", text: "\(applied)", json: AppliedJSON(port: port, channel: Int(applied)), json: global.json)
     }
 }
 

@@ -37,9 +37,9 @@ struct List: AsyncParsableCommand {
             throw Failure("cannot watch for radios: \(error.description)", status: 69)
         }
         if json && !watch {
-            emit(encode(radios))
+            emit(JSON.line(radios))
         } else {
-            for radio in radios { emit(json ? #"{"event":"present","radio":\#(encode(radio))}"# : line(radio)) }
+            for radio in radios { emit(json ? JSON.line(ListEventJSON(event: "present", radio: radio)) : line(radio)) }
         }
         if !watch && !json && radios.isEmpty {
             FileHandle.standardError.write(Data("radio-cli: no radios attached\n".utf8))
@@ -54,9 +54,9 @@ struct List: AsyncParsableCommand {
             for await event in events {
                 switch event {
                 case .added(let radio):
-                    emit(json ? #"{"event":"add","radio":\#(encode(radio))}"# : "+ " + line(radio))
+                    emit(json ? JSON.line(ListEventJSON(event: "add", radio: radio)) : "+ " + line(radio))
                 case .removed(let devnode, let serial):
-                    emit(json ? #"{"event":"remove","devnode":\#(jsonString(devnode)),"serial":\#(serial.map(jsonString) ?? "null")}"#
+                    emit(json ? JSON.line(ListEventJSON(event: "remove", devnode: devnode, serial: serial))
                               : "- \(devnode)" + (serial.map { " (serial \($0))" } ?? ""))
                 }
             }
@@ -75,13 +75,6 @@ struct List: AsyncParsableCommand {
         if let l = r.latencyTimerMillis { parts.append("latency \(l) ms") }
         if !r.tagged { parts.append("(no udev rules: make install-udev)") }
         return parts.joined(separator: "  ")
-    }
-
-    func encode<T: Encodable>(_ value: T) -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        guard let data = try? encoder.encode(value), let text = String(data: data, encoding: .utf8) else { return "null" }
-        return text
     }
 
     /// One line to stdout, written at once (a pipe reader sees each event as it happens).

@@ -33,8 +33,9 @@ struct Load: AsyncParsableCommand {
     @Option(help: "Seconds to run.")
     var duration: Double = 10
 
-    @Option(help: "What to send: \(LoadCommand.allCases.map(\.rawValue).joined(separator: ", ")) (mix: SetPower and SetChannel in turn).")
-    var command: String = "mix"
+    @Option(help: "What to send: \(NameList<LoadCommand>.known) (mix: SetPower and SetChannel in turn).",
+            transform: oneOf("--command"))
+    var command: LoadCommand = .mix
 
     @Flag(help: "No progress line.")
     var quiet = false
@@ -43,9 +44,6 @@ struct Load: AsyncParsableCommand {
         guard (1...4096).contains(clients) else { throw ValidationError("--clients must be 1...4096, got \(clients)") }
         guard rate.isFinite, rate > 0, rate <= 10_000_000 else { throw ValidationError("--rate must be a number of requests per second in (0, 10000000], got \(rate)") }
         guard duration.isFinite, duration > 0, duration <= 86_400 else { throw ValidationError("--duration must be a number of seconds in (0, 86400], got \(duration)") }
-        guard LoadCommand(rawValue: command) != nil else {
-            throw ValidationError("unknown --command '\(command)' (known: \(LoadCommand.allCases.map(\.rawValue).joined(separator: ", ")))")
-        }
     }
 
     func run() async throws {
@@ -70,7 +68,7 @@ struct Load: AsyncParsableCommand {
             throw Failure(error)
         }
         let plan = LoadPlan(workers: clients, rate: rate, duration: .milliseconds(Int64((duration * 1000).rounded())),
-                            command: LoadCommand(rawValue: command) ?? .mix,
+                            command: command,
                             salt: UInt32(truncatingIfNeeded: getpid()) &* 0x9E37_79B9)
         let live = !quiet && isatty(STDERR_FILENO) == 1
         let quiet = quiet, total = duration
@@ -99,28 +97,24 @@ struct Load: AsyncParsableCommand {
 enum LoadOutput {
     static let percentiles: [(String, Double)] = [("p50", 50), ("p90", 90), ("p99", 99), ("p99.9", 99.9), ("p99.99", 99.99)]
 
-    static func summary(_ h: Histogram<UInt64>) -> [String: Any] {
+    static func summary(_ h: Histogram<UInt64>) -> [String: Double] {
         guard h.totalCount > 0 else { return [:] }
-        var o: [String: Any] = ["max": BenchOutput.micros(h.max), "min": BenchOutput.micros(h.min),
-                                "mean": (h.mean / 100).rounded() / 10]
+        var o: [String: Double] = ["max": BenchOutput.micros(h.max), "min": BenchOutput.micros(h.min),
+                                   "mean": (h.mean / 100).rounded() / 10]
         for (name, p) in percentiles { o[name] = BenchOutput.micros(h.valueAtPercentile(p)) }
         return o
     }
 
     static func json(_ r: LoadReport, port: String) {
         let t = r.tally
-        let object: [String: Any] = [
-            "port": port, "clients": r.plan.workers, "rate": r.plan.rate, "command": r.plan.command.rawValue,
-            "duration_s": Double(r.plan.duration / .milliseconds(1)) / 1000,
-            "scheduled": r.plan.scheduled, "sent": t.sent, "ok": t.ok, "errors": t.errorCount,
-            "error_kinds": t.errors, "achieved_rate": (r.achievedRate * 10).rounded() / 10,
-            "elapsed_s": Double(r.elapsed / .milliseconds(1)) / 1000,
-            "latency_us": summary(t.latency), "service_time_us": summary(t.serviceTime),
-            "max_start_lag_us": BenchOutput.micros(t.maxStartLag),
-        ]
-        guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]),
-              let text = String(data: data, encoding: .utf8) else { return }
-        print(text)
+        JSON.emit(LoadJSON(
+            port: port, clients: r.plan.workers, rate: r.plan.rate, command: r.plan.command.rawValue,
+            duration_s: Double(r.plan.duration / .milliseconds(1)) / 1000,
+            scheduled: r.plan.scheduled, sent: t.sent, ok: t.ok, errors: t.errorCount,
+            error_kinds: t.errors, achieved_rate: (r.achievedRate * 10).rounded() / 10,
+            elapsed_s: Double(r.elapsed / .milliseconds(1)) / 1000,
+            latency_us: summary(t.latency), service_time_us: summary(t.serviceTime),
+            max_start_lag_us: BenchOutput.micros(t.maxStartLag)))
     }
 
     static func text(_ r: LoadReport, port: String) {

@@ -26,8 +26,9 @@ struct Monitor: AsyncParsableCommand {
     @Option(help: "Show at most this many samples per second (by the radio's clock).")
     var rate: Double?
 
-    @Option(help: "Fields to show: \(MonitorField.allCases.map(\.rawValue).joined(separator: ",")) (default: all).")
-    var fields: String?
+    @Option(help: "Fields to show: \(NameList<MonitorField>.known) (default: all).",
+            transform: NameList<MonitorField>.parser("field"))
+    var fields: NameList<MonitorField>?
 
     @Option(name: .customLong("telemetry-hz"), help: "First set the radio's telemetry rate (0...5000 frames/s).")
     var telemetryHz: UInt16?
@@ -36,21 +37,10 @@ struct Monitor: AsyncParsableCommand {
         if let count, count < 1 { throw ValidationError("--count must be at least 1, got \(count)") }
         if let duration, !(duration.isFinite && duration > 0) { throw ValidationError("--duration must be a positive number of seconds") }
         if let rate, !(rate.isFinite && rate > 0) { throw ValidationError("--rate must be a positive number of samples per second") }
-        _ = try selectedFields()
-    }
-
-    func selectedFields() throws -> [MonitorField] {
-        guard let fields else { return MonitorField.allCases }
-        return try fields.split(separator: ",").map { name in
-            guard let f = MonitorField(rawValue: name.trimmingCharacters(in: .whitespaces)) else {
-                throw ValidationError("unknown field '\(name)' (known: \(MonitorField.allCases.map(\.rawValue).joined(separator: ", ")))")
-            }
-            return f
-        }
     }
 
     func run() async throws {
-        let printer = MonitorPrinter(fields: try selectedFields(), json: global.json,
+        let printer = MonitorPrinter(fields: fields?.names ?? MonitorField.allCases, json: global.json,
                                      live: !global.json && isatty(STDOUT_FILENO) == 1)
         let count = count, duration = duration, rate = rate, telemetryHz = telemetryHz
         let summary = try await global.withRadio { radio throws(RadioError) -> MonitorSummary in
@@ -81,7 +71,7 @@ struct Monitor: AsyncParsableCommand {
     }
 }
 
-enum MonitorField: String, CaseIterable {
+enum MonitorField: String, CaseIterable, Sendable {
     case rssi, snr, temperature, supply, forward, reflected
 }
 
@@ -157,11 +147,13 @@ struct MonitorPrinter: Sendable {
                 write(textLine(s) + "\n")
             }
         case .dropped(let n):
-            write(json ? "{\"event\":\"dropped\",\"count\":\(n)}\n" : (live ? "\r\u{1B}[K" : "") + "-- \(n) samples dropped (display fell behind)\n")
+            write(json ? JSON.line(MonitorEventJSON(event: "dropped", count: n)) + "\n"
+                  : (live ? "\r\u{1B}[K" : "") + "-- \(n) samples dropped (display fell behind)\n")
         case .gap(let n):
-            write(json ? "{\"event\":\"gap\",\"missed\":\(n)}\n" : (live ? "\r\u{1B}[K" : "") + "-- \(n) samples lost on the line\n")
+            write(json ? JSON.line(MonitorEventJSON(event: "gap", missed: n)) + "\n"
+                  : (live ? "\r\u{1B}[K" : "") + "-- \(n) samples lost on the line\n")
         case .disconnected(let reason):
-            write(json ? "{\"event\":\"disconnected\",\"reason\":\(jsonString(reason))}\n"
+            write(json ? JSON.line(MonitorEventJSON(event: "disconnected", reason: reason)) + "\n"
                   : (live ? "\r\u{1B}[K" : "") + "-- link lost (\(reason)); waiting for the radio to come back\n")
         }
     }
@@ -190,18 +182,18 @@ struct MonitorPrinter: Sendable {
 
     func jsonLine(_ s: TelemetrySample) -> String {
         let m = s.measurements
-        var line = "{\"seq\":\(s.sequence),\"uptime_ms\":\(s.uptimeMillis)"
+        var o = SampleJSON(seq: Int(s.sequence), uptime_ms: Int(s.uptimeMillis))
         for f in fields {
             switch f {
-            case .rssi: line += ",\"rssi_dbm\":\(formatTenths(Int(m.rssiDeciDBm)))"
-            case .snr: line += ",\"snr_db\":\(formatTenths(Int(m.snrDeciDB)))"
-            case .temperature: line += ",\"temperature_c\":\(formatTenths(Int(m.temperatureDeciC)))"
-            case .supply: line += ",\"supply_v\":\(formatThousandths(Int(m.supplyMillivolts)))"
-            case .forward: line += ",\"forward_power_dbm\":\(formatTenths(Int(m.forwardDeciDBm)))"
-            case .reflected: line += ",\"reflected_power_dbm\":\(formatTenths(Int(m.reflectedDeciDBm)))"
+            case .rssi: o.rssi_dbm = Double(m.rssiDeciDBm) / 10
+            case .snr: o.snr_db = Double(m.snrDeciDB) / 10
+            case .temperature: o.temperature_c = Double(m.temperatureDeciC) / 10
+            case .supply: o.supply_v = Double(m.supplyMillivolts) / 1000
+            case .forward: o.forward_power_dbm = Double(m.forwardDeciDBm) / 10
+            case .reflected: o.reflected_power_dbm = Double(m.reflectedDeciDBm) / 10
             }
         }
-        return line + "}\n"
+        return JSON.line(o) + "\n"
     }
 
     private func write(_ text: String) {

@@ -7,16 +7,9 @@ enum Output {
     static func identity(_ id: Identity, port: String, json: Bool, statistics: RadioClient.Statistics? = nil) {
         let counters = statistics.map(Output.counters) ?? []
         if json {
-            var object: [String: Any] = [
-                "port": port, "model": id.model, "serial_number": id.serialNumber,
-                "firmware_version": id.firmwareVersion, "protocol_version": Int(id.protocolVersion),
-                "power_range_dbm": [id.powerRange.lower.dBm, id.powerRange.upper.dBm],
-                "channel_range": [Int(id.channelRange.lower), Int(id.channelRange.upper)],
-            ]
-            if statistics != nil {
-                object["stats"] = Dictionary(uniqueKeysWithValues: counters.map { ($0.key, $0.value) })
-            }
-            emit(object)
+            JSON.emit(IdentityJSON(id, port: port, stats: statistics.map { _ in
+                Dictionary(uniqueKeysWithValues: counters.map { ($0.key, $0.value) })
+            }))
             return
         }
         table([
@@ -49,13 +42,7 @@ enum Output {
     static func state(_ s: RadioState, port: String, json: Bool) {
         let m = s.measurements
         if json {
-            emit([
-                "port": port, "power_dbm": s.power.dBm, "channel": Int(s.channel),
-                "mode": s.mode == .transmit ? "tx" : "rx", "telemetry_hz": Int(s.telemetryRate),
-                "rssi_dbm": tenths(m.rssiDeciDBm), "snr_db": tenths(m.snrDeciDB),
-                "temperature_c": tenths(m.temperatureDeciC), "supply_v": Double(m.supplyMillivolts) / 1000,
-                "forward_power_dbm": tenths(m.forwardDeciDBm), "reflected_power_dbm": tenths(m.reflectedDeciDBm),
-            ])
+            JSON.emit(StateJSON(s, port: port))
             return
         }
         table([
@@ -73,9 +60,9 @@ enum Output {
         ])
     }
 
-    static func applied(_ what: String, text: String, json fields: [String: Any], port: String, json: Bool) {
+    static func applied(_ what: String, text: String, json value: AppliedJSON, json: Bool) {
         if json {
-            emit(fields.merging(["port": port, "ok": true]) { a, _ in a })
+            JSON.emit(value)
         } else {
             print("\(what) set to \(text)")
         }
@@ -88,8 +75,8 @@ enum Output {
         let median = us.isEmpty ? 0 : us[(us.count - 1) / 2]
         let average = us.isEmpty ? 0 : us.reduce(0, +) / us.count
         if json {
-            emit(["port": port, "sent": sent, "received": rtts.count, "lost": lost,
-                  "min_us": minimum, "p50_us": median, "avg_us": average, "max_us": maximum])
+            JSON.emit(PingJSON(port: port, sent: sent, received: rtts.count, lost: lost,
+                               min_us: minimum, p50_us: median, avg_us: average, max_us: maximum))
             return
         }
         print("\(sent) sent, \(rtts.count) received, \(lost) lost; rtt min/p50/avg/max = \(minimum)/\(median)/\(average)/\(maximum) us")
@@ -98,8 +85,6 @@ enum Output {
     static func micros(_ d: Duration) -> Int {
         Int(d.components.seconds) * 1_000_000 + Int(d.components.attoseconds / 1_000_000_000_000)
     }
-
-    private static func tenths(_ v: Int16) -> Double { Double(v) / 10 }
 
     private static func millis(_ v: Int) -> String {
         "\(v / 1000).\(String(repeating: "0", count: 3 - String(v % 1000).count))\(v % 1000)"
@@ -112,12 +97,6 @@ enum Output {
         }
     }
 
-    private static func emit(_ object: [String: Any]) {
-        guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]),
-              let text = String(data: data, encoding: .utf8)
-        else { return }
-        print(text)
-    }
 }
 
 /// `--trace`: one stderr line per frame, as pyserial's spy:// does:
@@ -138,11 +117,4 @@ enum Trace {
         let line = "\(stamp) \(event.direction.rawValue) \(hexString(event.bytes))  \(event.summary)\n"
         FileHandle.standardError.write(Data(line.utf8))
     }
-}
-
-/// `text` as a JSON string literal, quotes included.
-func jsonString(_ text: String) -> String {
-    guard let data = try? JSONSerialization.data(withJSONObject: [text], options: [.withoutEscapingSlashes]),
-          let array = String(data: data, encoding: .utf8) else { return "\"\"" }
-    return String(array.dropFirst().dropLast())
 }

@@ -15,12 +15,11 @@ struct RadioCLI: AsyncParsableCommand {
         commandName: "radio-cli",
         abstract: "Query and set a lab radio over a serial line.",
         discussion: """
-            PORT is a tty path (/dev/ttyUSB0, /dev/radio/SERIAL, /dev/pts/5), \
-            serial:///dev/ttyUSB0?baud=9600, udev://?serial=SERIAL (the attached radio with \
-            that USB serial number: see radio-cli list), sim (a simulator behind a real pty, \
-            in this process), or loop:// (the simulator through memory). It defaults to \
-            $RADIO_PORT, else sim. A tty port that goes away (unplugged) is reopened when it \
-            comes back; add ?reconnect=off to a serial:// or udev:// URL to stop instead.
+            PORT is a tty path (/dev/ttyUSB0, /dev/radio/SERIAL, /dev/pts/5) or a URL: \
+            \(portSchemes.forms.map { $0.options.isEmpty ? $0.usage : "\($0.usage) [\($0.options.joined(separator: ", "))]" }.joined(separator: "; ")). \
+            It defaults to $RADIO_PORT, else sim (a simulator behind a real pty, in this \
+            process). A port that goes away (unplugged, server restarted) is reopened when \
+            it comes back; add ?reconnect=off to stop instead.
 
             Exit status (sysexits): 0 ok, 64 usage, 65 bad data (value out of range, garbage \
             from the port), 69 port unavailable or gone, 70 internal error, 75 timeout or port \
@@ -32,8 +31,9 @@ struct RadioCLI: AsyncParsableCommand {
 
 /// Options every subcommand takes.
 struct GlobalOptions: ParsableArguments {
-    @Option(name: .long, help: ArgumentHelp("Port path or URL (default: $RADIO_PORT, else sim).", valueName: "port"))
-    var port: String?
+    @Option(name: .long, help: ArgumentHelp("Port path or URL (default: $RADIO_PORT, else sim).", valueName: "port"),
+            transform: PortArgument.parse)
+    var port: PortArgument?
 
     @Option(name: .long, help: ArgumentHelp("Deadline of each command in seconds, retries included.", valueName: "seconds"))
     var timeout: Double = 1.0
@@ -62,7 +62,7 @@ struct GlobalOptions: ParsableArguments {
     }
 
     var resolvedPort: String {
-        port ?? ProcessInfo.processInfo.environment["RADIO_PORT"].flatMap { $0.isEmpty ? nil : $0 } ?? "sim"
+        port?.text ?? ProcessInfo.processInfo.environment["RADIO_PORT"].flatMap { $0.isEmpty ? nil : $0 } ?? "sim"
     }
 
     var settings: SerialSettings { SerialSettings(baud: baud, hardwareFlowControl: rtscts) }
@@ -178,9 +178,19 @@ enum Main {
                 exit(0)
             }
             // One line naming the problem, not the whole usage text.
-            let message = RadioCLI.message(for: error).split(separator: "\n").first.map(String.init) ?? "invalid input"
+            let message = optionValueMessage(
+                RadioCLI.message(for: error).split(separator: "\n").first.map(String.init) ?? "invalid input")
             FileHandle.standardError.write(Data("radio-cli: \(message) (see 'radio-cli --help')\n".utf8))
             exit(code == .validationFailure ? 64 : code.rawValue)
         }
     }
+}
+
+/// "The value 'x' is invalid for '--listen <address>': why" -> "--listen: why":
+/// the typed options' own messages already quote the value.
+func optionValueMessage(_ message: String) -> String {
+    guard message.hasPrefix("The value '"), let forRange = message.range(of: "' is invalid for '"),
+          let end = message.range(of: "': ", range: forRange.upperBound..<message.endIndex) else { return message }
+    let option = message[forRange.upperBound..<end.lowerBound].split(separator: " ").first.map(String.init) ?? ""
+    return "\(option): \(message[end.upperBound...])"
 }

@@ -33,8 +33,9 @@ struct Serve: ParsableCommand {
     @OptionGroup var global: GlobalOptions
 
     @Option(name: .long, parsing: .singleValue,
-            help: ArgumentHelp("Where to listen: HOST:PORT or unix:PATH; repeatable.", valueName: "address"))
-    var listen: [String] = []
+            help: ArgumentHelp("Where to listen: HOST:PORT or unix:PATH; repeatable.", valueName: "address"),
+            transform: parseListenAddress)
+    var listen: [ListenAddress] = []
 
     @Flag(name: .long, help: "Allow listening on addresses other than loopback.")
     var allowRemote = false
@@ -58,14 +59,8 @@ struct Serve: ParsableCommand {
     }
 
     func run() throws {
-        var addresses: [ListenAddress] = []
-        for text in listen.isEmpty ? ["127.0.0.1:\(ListenAddress.defaultPort)"] : listen {
-            do throws(ServeError) {
-                addresses.append(try ListenAddress(parsing: text))
-            } catch {
-                throw Failure(error.description, status: error.exitStatus)
-            }
-        }
+        let addresses = listen.isEmpty
+            ? [ListenAddress.tcp(HostAndPort(host: "127.0.0.1", port: ListenAddress.defaultPort))] : listen
         let transport: any RadioTransport
         do throws(RadioError) {
             transport = try global.openTransport(try global.address())
@@ -123,5 +118,17 @@ extension Serve {
             + "telemetry=\(s.telemetryFrames) slow-clients=\(s.slowClients) outages=\(s.outages) "
             + "client-decode-errors=\(s.clientDecodeErrors) radio-decode-errors=\(s.radioDecodeErrors) "
             + "ignored-frames=\(s.ignoredFrames)"
+    }
+}
+
+extension ServeError {
+    /// The sysexits status radio-cli exits with.
+    var exitStatus: Int32 {
+        switch kind {
+        case .usage: 64        // EX_USAGE
+        case .unavailable: 69  // EX_UNAVAILABLE
+        case .system: 71       // EX_OSERR
+        case .permission: 77   // EX_NOPERM
+        }
     }
 }

@@ -85,7 +85,7 @@ struct DaemonInProcessTests {
     @Test func concurrentClientsOverTCPAndUnixGetTheirOwnReplies() async throws {
         let socket = FileManager.default.temporaryDirectory.appendingPathComponent("rdt-\(UUID().uuidString.prefix(8)).sock").path
         let radio = LoopTransport(configuration: SimulatorConfiguration())
-        let daemon = try RadioDaemon(transport: radio, listen: [.tcp(host: "127.0.0.1", port: 0), .unix(path: socket)])
+        let daemon = try RadioDaemon(transport: radio, listen: [.tcp(HostAndPort(host: "127.0.0.1", port: 0)), .unix(path: socket)])
         let serving = Thread { _ = daemon.run() }
         serving.start()
         defer {

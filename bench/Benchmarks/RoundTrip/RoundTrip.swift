@@ -4,6 +4,7 @@ import Foundation
 import Locking
 import RadioDriver
 import RadioProtocol
+import RadioSimTransport
 import RadioSimulator
 import Synchronization
 

@@ -1,0 +1,182 @@
+import Foundation
+import RadioDiscovery
+import RadioDriver
+import RadioProtocol
+
+/// Every `--json` output is one of these `Encodable` values, written by one
+/// encoder (sorted keys, slashes unescaped), one object per line.
+enum JSON {
+    static func line<T: Encodable>(_ value: T) -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        guard let data = try? encoder.encode(value), let text = String(data: data, encoding: .utf8) else { return "null" }
+        return text
+    }
+
+    /// Writes the value and a newline to stdout at once (a reader of a
+    /// pipe sees each line as it happens).
+    static func emit<T: Encodable>(_ value: T) {
+        FileHandle.standardOutput.write(Data((line(value) + "\n").utf8))
+    }
+}
+
+/// `info --json`.
+struct IdentityJSON: Encodable {
+    let port: String
+    let model: String
+    let serial_number: String
+    let firmware_version: String
+    let protocol_version: Int
+    let power_range_dbm: [Double]
+    let channel_range: [Int]
+    /// With `--stats` only.
+    let stats: [String: Int]?
+
+    init(_ id: Identity, port: String, stats: [String: Int]?) {
+        self.port = port
+        model = id.model
+        serial_number = id.serialNumber
+        firmware_version = id.firmwareVersion
+        protocol_version = Int(id.protocolVersion)
+        power_range_dbm = [id.powerRange.lower.dBm, id.powerRange.upper.dBm]
+        channel_range = [Int(id.channelRange.lower), Int(id.channelRange.upper)]
+        self.stats = stats
+    }
+}
+
+/// `get-state --json`.
+struct StateJSON: Encodable {
+    let port: String
+    let power_dbm: Double
+    let channel: Int
+    let mode: String
+    let telemetry_hz: Int
+    let rssi_dbm: Double
+    let snr_db: Double
+    let temperature_c: Double
+    let supply_v: Double
+    let forward_power_dbm: Double
+    let reflected_power_dbm: Double
+
+    init(_ s: RadioState, port: String) {
+        let m = s.measurements
+        self.port = port
+        power_dbm = s.power.dBm
+        channel = Int(s.channel)
+        mode = s.mode == .transmit ? "tx" : "rx"
+        telemetry_hz = Int(s.telemetryRate)
+        rssi_dbm = Double(m.rssiDeciDBm) / 10
+        snr_db = Double(m.snrDeciDB) / 10
+        temperature_c = Double(m.temperatureDeciC) / 10
+        supply_v = Double(m.supplyMillivolts) / 1000
+        forward_power_dbm = Double(m.forwardDeciDBm) / 10
+        reflected_power_dbm = Double(m.reflectedDeciDBm) / 10
+    }
+}
+
+/// `set-power --json`, `set-channel --json`: one of the two values.
+struct AppliedJSON: Encodable {
+    let port: String
+    let ok = true
+    var power_dbm: Double?
+    var channel: Int?
+}
+
+/// `ping --json`.
+struct PingJSON: Encodable {
+    let port: String
+    let sent: Int
+    let received: Int
+    let lost: Int
+    let min_us: Int
+    let p50_us: Int
+    let avg_us: Int
+    let max_us: Int
+}
+
+/// `bench --json`.
+struct BenchJSON: Encodable {
+    struct Command: Encodable {
+        let count: Int
+        let errors: Int
+        let p50_us: Double, p90_us: Double, p99_us: Double, p999_us: Double
+        let max_us: Double, min_us: Double, mean_us: Double
+        let throughput_per_s: Double
+        let request_bytes: Int
+        let reply_bytes: Int
+        let wire_floor_us: Double?
+        let last_error: String?
+    }
+    let port: String
+    let count: Int
+    /// null when the port is not a serial line.
+    let baud: Int?
+    let commands: [String: Command]
+
+    enum CodingKeys: String, CodingKey { case port, count, baud, commands }
+    func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(port, forKey: .port)
+        try c.encode(count, forKey: .count)
+        try c.encode(baud, forKey: .baud)  // null, not absent
+        try c.encode(commands, forKey: .commands)
+    }
+}
+
+/// `load --json`.
+struct LoadJSON: Encodable {
+    let port: String
+    let clients: Int
+    let rate: Double
+    let command: String
+    let duration_s: Double
+    let scheduled: Int
+    let sent: Int
+    let ok: Int
+    let errors: Int
+    let error_kinds: [String: Int]
+    let achieved_rate: Double
+    let elapsed_s: Double
+    /// Percentiles by name (p50 ... p99.99, min, max, mean); empty with no samples.
+    let latency_us: [String: Double]
+    let service_time_us: [String: Double]
+    let max_start_lag_us: Double
+}
+
+/// `monitor --json`: a sample with the chosen fields, or an event.
+struct SampleJSON: Encodable {
+    let seq: Int
+    let uptime_ms: Int
+    var rssi_dbm: Double?
+    var snr_db: Double?
+    var temperature_c: Double?
+    var supply_v: Double?
+    var forward_power_dbm: Double?
+    var reflected_power_dbm: Double?
+}
+
+struct MonitorEventJSON: Encodable {
+    let event: String
+    var count: Int?
+    var missed: Int?
+    var reason: String?
+}
+
+/// `list --json --watch`: one event per line.
+struct ListEventJSON: Encodable {
+    let event: String
+    var radio: AttachedRadio?
+    var devnode: String?
+    var serial: String?
+
+    enum CodingKeys: String, CodingKey { case event, radio, devnode, serial }
+    func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(event, forKey: .event)
+        try c.encodeIfPresent(radio, forKey: .radio)
+        if let devnode {
+            try c.encode(devnode, forKey: .devnode)
+            try c.encode(serial, forKey: .serial)  // null when unknown
+        }
+    }
+}
