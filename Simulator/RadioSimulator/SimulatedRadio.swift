@@ -198,16 +198,14 @@ public struct SimulatorEngine: Sendable {
             // copy its buffers.
             var decoder = self.decoder
             self.decoder = .placeholder
-            var radio = self.radio
             let done: Void? = bytes.withContiguousStorageIfAvailable { buffer in
                 decoder.feedViews(UnsafeRawBufferPointer(buffer)) { event, _ in
-                    if case .frame(let frame) = event, let response = radio.handle(frame) {
+                    if case .frame(let frame) = event, let response = self.radio.handle(frame) {
                         Message.response(response).encode(sequence: frame.sequence, into: &output)
                     }
                 }
             }
             self.decoder = decoder
-            self.radio = radio
             if done == nil { receive(Array(bytes), into: &output) }
             return
         }

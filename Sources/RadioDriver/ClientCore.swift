@@ -76,8 +76,6 @@ final class Core: Sendable {
     let transport: any RadioTransport
     let options: RadioClient.Options
     let readerDone = DispatchSemaphore(value: 0)
-    /// Engine time is nanoseconds since this instant.
-    let epoch = ContinuousClock.now
 
     /// Reads per wake-up at most (4 KiB each), so that a peer that never
     /// stops sending cannot keep the reader from its deadlines.
@@ -99,8 +97,16 @@ final class Core: Sendable {
 
     deinit { input.withLock { $0.buffer.deallocate() } }
 
-    func now() -> Int64 { Engine.nanoseconds(epoch.duration(to: .now)) }
-    func instant(_ t: Int64) -> ContinuousClock.Instant { epoch + .nanoseconds(t) }
+    /// Engine time: CLOCK_MONOTONIC in nanoseconds, read without Duration
+    /// arithmetic (a round trip reads it twice).
+    func now() -> Int64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return Int64(ts.tv_sec) &* 1_000_000_000 &+ Int64(ts.tv_nsec)
+    }
+    /// An engine time as a deadline for the transport (only computed when a
+    /// write has to wait).
+    func instant(_ t: Int64) -> ContinuousClock.Instant { .now + .nanoseconds(t - now()) }
 
     // MARK: Calls
 
@@ -200,7 +206,7 @@ final class Core: Sendable {
             guard let wait else { break }
             do throws(RadioError) {
                 if wait > 0 { try transport.waitForInput(timeout: .nanoseconds(wait)) }
-                try pump()
+                try pump(expiring: true)
             } catch {
                 if case .disconnected(let why) = error, transport.reconnects, !state.withLock({ $0.closed }) {
                     // The port went away and the transport will reopen it:
@@ -211,12 +217,6 @@ final class Core: Sendable {
                 }
                 endReason = error
                 break
-            }
-            let later = self.now()
-            state.withLock { s in
-                s.engine.expire(now: later) { event in
-                    if case .resume(let waiter, let step) = event { waiter.resume(returning: .step(step)) }
-                }
             }
             // Callers that asked to run here (onReaderThread) resume now.
             executor.runPending()
@@ -230,12 +230,20 @@ final class Core: Sendable {
     }
 
     /// Reads what the transport holds (at most `readsPerWake` reads) and
-    /// feeds it to the engine; then publishes telemetry and Link notices
-    /// outside the lock.
-    func pump() throws(RadioError) {
+    /// feeds it to the engine; the reader thread (`expiring`) then ends
+    /// attempts that are due, in the same lock as the last feed. Telemetry
+    /// and Link notices are published outside the lock.
+    func pump(expiring: Bool = false) throws(RadioError) {
         var samples: [TelemetrySample] = []
         var notices: [LinkNotice] = []
         try input.withLock { (r: inout Input) throws(RadioError) in
+            var expired = !expiring
+            defer {
+                if !expired {
+                    let now = now()
+                    state.withLock { s in Core.expire(&s, now: now) }
+                }
+            }
             for _ in 0..<Core.readsPerWake {
                 let n = try transport.read(into: r.buffer)
                 if n == 0 { return }
@@ -243,6 +251,7 @@ final class Core: Sendable {
                 // that (one syscall per reply, as a blocking read would be).
                 let drained = n < r.buffer.count
                 let bytes = ReadBytes(bytes: UnsafeRawBufferPointer(rebasing: r.buffer[0..<n]))
+                let now = drained && !expired ? now() : 0
                 state.withLock { s in
                     s.engine.receive(bytes.bytes) { event in
                         switch event {
@@ -251,12 +260,21 @@ final class Core: Sendable {
                         case .link(let notice): notices.append(notice)
                         }
                     }
+                    if now != 0 { Core.expire(&s, now: now) }
                 }
+                if now != 0 { expired = true }
                 if drained { return }
             }
         }
         for sample in samples { telemetry.publish(sample) }
         for notice in notices { upstreamLink(notice) }
+    }
+
+    /// Ends the attempts that are due (the engine says whom to wake).
+    private static func expire(_ s: inout State, now: Int64) {
+        s.engine.expire(now: now) { event in
+            if case .resume(let waiter, let step) = event { waiter.resume(returning: .step(step)) }
+        }
     }
 
     /// Fails every call in flight with `reason`.

@@ -18,6 +18,9 @@ final class ReaderExecutor: TaskExecutor {
         var stopped = false
     }
     private let state = Locked(State())
+    /// Jobs queued, readable without the lock: the reader looks at it on
+    /// every turn, and it is almost always 0 or 1.
+    private let queued = Atomic<Int>(0)
     /// The reader thread's id, set when it starts; 0 until then.
     private let reader = Atomic<UInt>(0)
     private let wake: @Sendable () -> Void
@@ -34,6 +37,7 @@ final class ReaderExecutor: TaskExecutor {
         let accepted = state.withLock { s -> Bool in
             if s.stopped { return false }
             s.jobs.append(job)
+            queued.add(1, ordering: .releasing)
             return true
         }
         guard accepted else {
@@ -49,17 +53,19 @@ final class ReaderExecutor: TaskExecutor {
     /// True on the reader thread.
     var isCurrentThread: Bool { reader.load(ordering: .acquiring) == UInt(pthread_self()) }
 
-    var hasWork: Bool { state.withLock { !$0.jobs.isEmpty } }
+    var hasWork: Bool { queued.load(ordering: .acquiring) > 0 }
 
     /// Runs what is queued now. Reader thread only.
     func runPending() {
-        while true {
-            let batch = state.withLock { s -> [UnownedJob] in
-                defer { s.jobs.removeAll(keepingCapacity: true) }
-                return s.jobs
+        while queued.load(ordering: .acquiring) > 0 {
+            // One at a time, so the queue's storage is never copied.
+            let job = state.withLock { s -> UnownedJob? in
+                guard !s.jobs.isEmpty else { return nil }
+                queued.subtract(1, ordering: .releasing)
+                return s.jobs.removeFirst()
             }
-            if batch.isEmpty { return }
-            for job in batch { job.runSynchronously(on: asUnownedTaskExecutor()) }
+            guard let job else { return }
+            job.runSynchronously(on: asUnownedTaskExecutor())
         }
     }
 
@@ -67,6 +73,7 @@ final class ReaderExecutor: TaskExecutor {
     func stop() {
         let left = state.withLock { s -> [UnownedJob] in
             s.stopped = true
+            queued.store(0, ordering: .releasing)
             defer { s.jobs.removeAll() }
             return s.jobs
         }

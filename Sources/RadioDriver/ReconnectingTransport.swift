@@ -77,9 +77,9 @@ public final class ReconnectingTransport: RadioTransport {
 
     public var reconnects: Bool { true }
 
-    public func send(_ bytes: UnsafeRawBufferPointer, deadline: ContinuousClock.Instant) throws(RadioError) {
+    public func send(_ bytes: UnsafeRawBufferPointer, deadline: @autoclosure () -> ContinuousClock.Instant) throws(RadioError) {
         guard let current = state.withLock({ $0.current }) else { throw awayError() }
-        try current.send(bytes, deadline: deadline)
+        try current.send(bytes, deadline: deadline())
     }
 
     public func waitForInput(timeout: Duration) throws(RadioError) {

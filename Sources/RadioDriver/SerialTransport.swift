@@ -81,11 +81,11 @@ public final class SerialTransport: RadioTransport {
         }
     }
 
-    public func send(_ bytes: UnsafeRawBufferPointer, deadline: ContinuousClock.Instant) throws(RadioError) {
+    public func send(_ bytes: UnsafeRawBufferPointer, deadline: @autoclosure () -> ContinuousClock.Instant) throws(RadioError) {
         let name = self.name, port = self.port
         try writer.withLock { written throws(RadioError) in
             do throws(FileDescriptor.WriteFailure) {
-                try port.descriptor.writeAll(bytes, deadline: deadline)
+                try port.descriptor.writeAll(bytes, deadline: deadline())
                 written += bytes.count
             } catch {
                 switch error {

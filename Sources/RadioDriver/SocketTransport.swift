@@ -111,22 +111,22 @@ public final class SocketTransport: RadioTransport {
         }
     }
 
-    public func send(_ bytes: UnsafeRawBufferPointer, deadline: ContinuousClock.Instant) throws(RadioError) {
+    public func send(_ bytes: UnsafeRawBufferPointer, deadline: @autoclosure () -> ContinuousClock.Instant) throws(RadioError) {
         if telnet != nil {
             var escaped: [UInt8] = []
             escaped.reserveCapacity(bytes.count + 8)
             Telnet.escape(bytes, into: &escaped)
-            try withBytes(escaped) { (b) throws(RadioError) in try writeAll(b, deadline: deadline) }
+            try withBytes(escaped) { (b) throws(RadioError) in try writeAll(b, deadline: deadline()) }
         } else {
-            try writeAll(bytes, deadline: deadline)
+            try writeAll(bytes, deadline: deadline())
         }
     }
 
-    private func writeAll(_ bytes: UnsafeRawBufferPointer, deadline: ContinuousClock.Instant) throws(RadioError) {
+    private func writeAll(_ bytes: UnsafeRawBufferPointer, deadline: @autoclosure () -> ContinuousClock.Instant) throws(RadioError) {
         let name = self.name, socket = self.socket
         try writer.withLock { _ throws(RadioError) in
             do throws(FileDescriptor.WriteFailure) {
-                try socket.writeAll(bytes, deadline: deadline, socket: true)
+                try socket.writeAll(bytes, deadline: deadline(), socket: true)
             } catch {
                 switch error {
                 case .timedOut: throw .writeTimeout(name)

@@ -8,8 +8,9 @@ public import Dispatch
 /// round trip inline) consumes bytes in order: `waitForInput` only waits,
 /// `read` only takes what is there.
 public protocol RadioTransport: Sendable {
-    /// Writes all of `bytes`, or throws; waits no later than `deadline`.
-    func send(_ bytes: UnsafeRawBufferPointer, deadline: ContinuousClock.Instant) throws(RadioError)
+    /// Writes all of `bytes`, or throws; waits no later than `deadline`,
+    /// which is evaluated only if the port does not take them at once.
+    func send(_ bytes: UnsafeRawBufferPointer, deadline: @autoclosure () -> ContinuousClock.Instant) throws(RadioError)
     /// Returns when input may be available, after `timeout`, or on
     /// `interrupt()`, whichever is first. Consumes nothing.
     func waitForInput(timeout: Duration) throws(RadioError)

@@ -115,10 +115,11 @@ extension FileDescriptor {
     /// no later than `deadline`. A socket is written with `send(MSG_NOSIGNAL)`,
     /// so a closed peer is an error, not a SIGPIPE. The corresponding C
     /// functions are `write`/`send` and `ppoll`.
-    public func writeAll(_ bytes: UnsafeRawBufferPointer, deadline: ContinuousClock.Instant,
+    public func writeAll(_ bytes: UnsafeRawBufferPointer, deadline: @autoclosure () -> ContinuousClock.Instant,
                          socket: Bool = false) throws(WriteFailure) {
         guard let base = bytes.baseAddress else { return }
         var offset = 0
+        var limit: ContinuousClock.Instant?  // the deadline, read on the first wait only
         while offset < bytes.count {
             let n = socket ? Glibc.send(rawValue, base + offset, bytes.count - offset, Int32(MSG_NOSIGNAL))
                            : Glibc.write(rawValue, base + offset, bytes.count - offset)
@@ -129,7 +130,8 @@ extension FileDescriptor {
                 throw [EPIPE, ECONNRESET, EIO, ENXIO, ENODEV].contains(e) ? .hungUp : .failed(Errno(rawValue: e))
             }
             // Full (flow control held, a slow line or reader): wait for room.
-            let left = ContinuousClock.now.duration(to: deadline)
+            if limit == nil { limit = deadline() }
+            let left = ContinuousClock.now.duration(to: limit ?? .now)
             if left <= .zero { throw .timedOut(written: offset) }
             let seen: PollEvents
             do { seen = try wait(for: .output, timeout: left) } catch { throw .failed(error) }

@@ -125,8 +125,11 @@ public struct RequestEngine<Waiter> {
     /// wire bytes and a one-line summary (`--trace`).
     public var trace: ((_ wire: ArraySlice<UInt8>, _ summary: String) -> Void)?
 
-    public init(linger: Duration = .seconds(30)) {
+    /// `linger`: how long a given-up number stays reserved; `firstSequence`:
+    /// where numbering starts (tests start near the wrap).
+    public init(linger: Duration = .seconds(30), firstSequence: UInt16 = 1) {
         self.linger = RequestEngine.nanoseconds(linger)
+        allocator = SequenceAllocator(next: firstSequence)
         slots.reserveCapacity(16)
         scratch.reserveCapacity(16)
     }

@@ -14,7 +14,8 @@ public struct SequenceAllocator: Sendable {
 
     @usableFromInline var next: UInt16 = 1
 
-    public init() {}
+    /// `next` is where the numbers start (1 unless a test wants the wrap near).
+    public init(next: UInt16 = 1) { self.next = next }
 
     /// The next number that is not a key of `held` (the numbers in use);
     /// nil when every one is.

@@ -64,7 +64,7 @@ public final class LoopTransport: RadioTransport {
         }
     }
 
-    public func send(_ bytes: UnsafeRawBufferPointer, deadline: ContinuousClock.Instant) throws(RadioError) {
+    public func send(_ bytes: UnsafeRawBufferPointer, deadline: @autoclosure () -> ContinuousClock.Instant) throws(RadioError) {
         let name = self.name
         try shared.state.withLock { s throws(RadioError) in
             guard !s.closed else { throw .disconnected("\(name) closed") }
@@ -137,8 +137,8 @@ public final class SimTransport: RadioTransport {
         }
     }
 
-    public func send(_ bytes: UnsafeRawBufferPointer, deadline: ContinuousClock.Instant) throws(RadioError) {
-        try serial.send(bytes, deadline: deadline)
+    public func send(_ bytes: UnsafeRawBufferPointer, deadline: @autoclosure () -> ContinuousClock.Instant) throws(RadioError) {
+        try serial.send(bytes, deadline: deadline())
     }
     public func waitForInput(timeout: Duration) throws(RadioError) {
         try serial.waitForInput(timeout: timeout)
