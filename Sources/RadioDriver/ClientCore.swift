@@ -136,7 +136,7 @@ final class Core: Sendable {
         }
     }
 
-    /// After `.resend` or `.busy`: the next attempt, or the end.
+    /// After `.busy`: the next attempt, or the end.
     func next(_ key: UInt16, _ request: Request) async -> Wake {
         let now = now()
         let action = state.withLock { $0.engine.nextAttempt(key, now: now) }
@@ -236,12 +236,14 @@ final class Core: Sendable {
     func pump(expiring: Bool = false) throws(RadioError) {
         var samples: [TelemetrySample] = []
         var notices: [LinkNotice] = []
+        var retries: [Retry] = []
+        defer { if !retries.isEmpty { send(retries) } }
         try input.withLock { (r: inout Input) throws(RadioError) in
             var expired = !expiring
             defer {
                 if !expired {
                     let now = now()
-                    state.withLock { s in Core.expire(&s, now: now) }
+                    state.withLock { s in Core.expire(&s, now: now, retries: &retries) }
                 }
             }
             for _ in 0..<Core.readsPerWake {
@@ -258,9 +260,10 @@ final class Core: Sendable {
                         case .resume(let waiter, let step): waiter.resume(returning: .step(step))
                         case .telemetry(let sample): samples.append(sample)
                         case .link(let notice): notices.append(notice)
+                        case .send: break  // only `expire` asks for sends
                         }
                     }
-                    if now != 0 { Core.expire(&s, now: now) }
+                    if now != 0 { Core.expire(&s, now: now, retries: &retries) }
                 }
                 if now != 0 { expired = true }
                 if drained { return }
@@ -270,10 +273,40 @@ final class Core: Sendable {
         for notice in notices { upstreamLink(notice) }
     }
 
-    /// Ends the attempts that are due (the engine says whom to wake).
-    private static func expire(_ s: inout State, now: Int64) {
+    /// Ends the attempts that are due (the engine says whom to wake), and
+    /// collects the retries to send, which go out after the lock.
+    private static func expire(_ s: inout State, now: Int64, retries: inout [Retry]) {
         s.engine.expire(now: now) { event in
-            if case .resume(let waiter, let step) = event { waiter.resume(returning: .step(step)) }
+            switch event {
+            case .resume(let waiter, let step): waiter.resume(returning: .step(step))
+            case .send(let request, let seq, let key): retries.append(Retry(request: request, sequence: seq, key: key))
+            default: break
+            }
+        }
+    }
+
+    struct Retry: Sendable {
+        let request: Request
+        let sequence: UInt16
+        let key: UInt16
+    }
+
+    /// Sends the retries `expire` asked for, from the reader thread: a write
+    /// that the port does not take within a few milliseconds fails that
+    /// call (`writeTimeout`) rather than hold up the reader.
+    private func send(_ retries: [Retry]) {
+        for r in retries {
+            let sent = withWireBuffer { buffer in
+                let bytes = UnsafeRawBufferPointer(rebasing: buffer[0..<Engine.encode(r.request, sequence: r.sequence, into: buffer)])
+                if let trace = options.trace {
+                    trace(.init(direction: .sent, bytes: Array(bytes), summary: "seq=\(r.sequence) \(Message.request(r.request)) (retry)"))
+                }
+                return Result { () throws(RadioError) in try transport.send(bytes, deadline: .now + .milliseconds(10)) }
+            }
+            if case .failure(let error) = sent {
+                let waiter = state.withLock { $0.engine.cancel(r.key) }
+                waiter?.resume(returning: .failed(error))
+            }
         }
     }
 

@@ -194,8 +194,6 @@ public final class RadioClient: Sendable {
                 // The radio asked for a moment: a short pause, then again.
                 try? await Task.sleep(for: .milliseconds(5))
                 wake = await core.next(key, request)
-            case .step(.resend):
-                wake = await core.next(key, request)
             }
         }
     }

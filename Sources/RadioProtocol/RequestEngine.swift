@@ -7,8 +7,8 @@
 ///     attach(key, waiter)                        -> .send(sequence, deadline) | .finished(step)
 ///     encode(key-or-request, sequence, buffer)   -> the attempt's wire bytes
 ///     receive(bytes) { event }                   -> .resume(waiter, .done(response)), .telemetry, .link
-///     expire(now) { event }                      -> .resume(waiter, .resend | .done(.timeout))
-///     nextAttempt(key, now)                      -> then attach again: attempt 2's bytes
+///     expire(now) { event }                      -> .send(request, next number) | .resume(waiter, .done(.timeout))
+///     nextAttempt(key, now)                      -> after `.busy`; then attach again
 ///
 /// A response completes a call only if it carries the sequence number of one
 /// of the call's attempts and the command the call sent. Every attempt gets
@@ -24,9 +24,6 @@ public struct RequestEngine<Waiter> {
     public enum Step {
         /// The call is over.
         case done(CallOutcome)
-        /// The attempt got no answer in its share of the deadline: call
-        /// `nextAttempt` and send again.
-        case resend
         /// The radio answered `busy` and attempts remain: wait a little
         /// (at most 5 ms, or the attempt's deadline), then `nextAttempt`.
         case busy
@@ -35,6 +32,11 @@ public struct RequestEngine<Waiter> {
     /// What `receive` and `expire` report, in the order it happened.
     public enum Event {
         case resume(Waiter, Step)
+        /// An attempt got no answer in its share of the deadline: send the
+        /// request again now, under this new number (the same waiter goes on
+        /// waiting). Retries are kept on time by whoever keeps time, not by
+        /// a caller that may be slow to be scheduled.
+        case send(Request, sequence: UInt16, key: UInt16)
         case telemetry(TelemetrySample)
         case link(LinkNotice)
     }
@@ -204,7 +206,7 @@ public struct RequestEngine<Waiter> {
         Message.request(request).encode(sequence: sequence, into: buffer)
     }
 
-    /// After `.resend` or `.busy`: gives the call its next attempt's number
+    /// After `.busy`: gives the call its next attempt's number
     /// (then `attach`), or ends it when its deadline has passed.
     @inlinable
     public mutating func nextAttempt(_ key: UInt16, now: Int64) -> Action {
@@ -301,9 +303,10 @@ public struct RequestEngine<Waiter> {
 
     // MARK: Time
 
-    /// Ends attempts whose deadline has passed (`.resend` while attempts
-    /// remain, else `.done(.timeout)` or `.noValidResponse`), and frees
-    /// retired numbers that are due.
+    /// Ends attempts whose deadline has passed: while attempts remain, the
+    /// call moves to its next attempt (`.send`), else it ends with
+    /// `.done(.timeout)` or `.noValidResponse`. Frees retired numbers that
+    /// are due.
     @inlinable
     public mutating func expire(now: Int64, _ handle: (Event) -> Void) {
         lastNow = now
@@ -328,11 +331,22 @@ public struct RequestEngine<Waiter> {
                 slots[key] = nil
             case .call(var call)?:
                 guard let waiter = call.waiter else { continue }
-                call.waiter = nil
-                if call.attempt + 1 < call.attempts && now < call.finalDeadline {
+                if call.attempt + 1 < call.attempts && now < call.finalDeadline,
+                   let seq = allocator.allocate(notIn: slots) {
+                    call.attempt += 1
+                    call.earlier.append(call.sequence)
+                    call.sequence = seq
+                    call.deadline = RequestEngine.attemptDeadline(start: call.start, timeout: call.timeout,
+                                                                  attempt: call.attempt, of: call.attempts)
+                    call.discardedAtStart = decoder.counters.discardedBytes
+                    slots[seq] = .attempt(of: key)
                     slots[key] = .call(call)
-                    handle(.resume(waiter, .resend))
+                    nextDue = min(nextDue, call.deadline)
+                    statistics.retries += 1
+                    statistics.requests += 1
+                    handle(.send(call.request, sequence: seq, key: key))
                 } else {
+                    call.waiter = nil
                     let outcome = timeoutOutcome(call)
                     statistics.timeouts += 1
                     end(call, key: key, answered: nil)

@@ -11,6 +11,7 @@ struct RequestEngineTests {
     /// Everything the engine reported, in order.
     struct Log {
         var resumed: [(Int, Engine.Step)] = []
+        var sent: [(Request, UInt16)] = []
         var telemetry: [TelemetrySample] = []
         var links: [LinkNotice] = []
         mutating func take(_ event: Engine.Event) {
@@ -18,6 +19,7 @@ struct RequestEngineTests {
             case .resume(let w, let s): resumed.append((w, s))
             case .telemetry(let t): telemetry.append(t)
             case .link(let n): links.append(n)
+            case .send(let r, let seq, _): sent.append((r, seq))
             }
         }
     }
@@ -149,49 +151,44 @@ struct RequestEngineTests {
         #expect(engine.numbersHeld == 1)
     }
 
-    @Test func expiryTimesOutAttemptsAndRetriesWithANewNumber() throws {
+    @Test func expiryRetriesOnTimeWithANewNumberThenTimesOut() throws {
         var engine = Engine()
-        let (key, first) = try start(&engine, .getState, waiter: 1, timeout: .milliseconds(300), attempts: 3)
+        let (_, first) = try start(&engine, .getState, waiter: 1, timeout: .milliseconds(300), attempts: 3)
         #expect(engine.nextDeadline == 100 * Self.ms)
         var log = Log()
         engine.expire(now: 99 * Self.ms) { log.take($0) }
-        #expect(log.resumed.isEmpty)
+        #expect(log.resumed.isEmpty && log.sent.isEmpty)
+        // The attempt's share is up: the engine asks for the frame again,
+        // under a new number, and the caller goes on waiting.
         engine.expire(now: 100 * Self.ms) { log.take($0) }
-        guard log.resumed.count == 1, case .resend = log.resumed[0].1 else {
-            Issue.record("expected a resend, got \(log.resumed)")
-            return
-        }
-        #expect(engine.nextAttempt(key, now: 100 * Self.ms).isReady)
-        guard case .send(let second, let deadline) = engine.attach(key, 2) else {
-            Issue.record("second attempt did not send")
-            return
-        }
-        #expect(second != first && deadline == 200 * Self.ms)
+        #expect(log.resumed.isEmpty)
+        guard log.sent.count == 1, log.sent[0].0 == .getState else { Issue.record("no retry: \(log.sent)"); return }
+        let second = log.sent[0].1
+        #expect(second != first && engine.nextDeadline == 200 * Self.ms)
         #expect(engine.statistics.retries == 1 && engine.statistics.requests == 2)
-        // The last attempt ends at the call's deadline with a timeout.
-        log = Log()
         engine.expire(now: 200 * Self.ms) { log.take($0) }
-        _ = engine.nextAttempt(key, now: 200 * Self.ms)
-        guard case .send(_, let last) = engine.attach(key, 3) else { Issue.record("third attempt did not send"); return }
-        #expect(last == 300 * Self.ms)
-        log = Log()
+        #expect(log.sent.count == 2 && Set(log.sent.map(\.1)).count == 2 && engine.nextDeadline == 300 * Self.ms)
+        // The last attempt ends at the call's deadline with a timeout.
         engine.expire(now: 300 * Self.ms) { log.take($0) }
-        #expect(log.resumed.map(\.0) == [3])
+        #expect(log.resumed.map(\.0) == [1])
         #expect(outcome(log) == .timeout(.getState))
         #expect(engine.statistics.timeouts == 1 && engine.callsInProgress == 0)
+        // All three numbers are retired, not free.
+        #expect(engine.numbersHeld == 3)
     }
 
     @Test func aLateAnswerToAnEarlierAttemptCompletesTheCall() throws {
         var engine = Engine()
-        let (key, first) = try start(&engine, .setPower(Power(deciDBm: 10)), waiter: 1, timeout: .milliseconds(200),
-                                     attempts: 2)
+        let (_, first) = try start(&engine, .setPower(Power(deciDBm: 10)), waiter: 1, timeout: .milliseconds(200),
+                                   attempts: 2)
         var log = Log()
         engine.expire(now: 100 * Self.ms) { log.take($0) }
-        _ = engine.nextAttempt(key, now: 100 * Self.ms)
-        _ = engine.attach(key, 2)
+        #expect(log.sent.count == 1)
         log = feed(&engine, answer(.ok(.power(Power(deciDBm: 10))), seq: first))
-        #expect(log.resumed.map(\.0) == [2])
+        #expect(log.resumed.map(\.0) == [1])
         #expect(outcome(log) == .response(.ok(.power(Power(deciDBm: 10)))))
+        // The unanswered retry's number stays retired.
+        #expect(engine.numbersHeld == 1)
     }
 
     @Test func busyAsksForAnotherAttemptWhileAttemptsRemain() throws {
