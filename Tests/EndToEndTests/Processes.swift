@@ -82,8 +82,7 @@ final class SimProcess {
         var line = Data()
         let deadline = ContinuousClock.now + .seconds(20)
         while !line.contains(UInt8(ascii: "\n")) && ContinuousClock.now < deadline {
-            let chunk = stdout.fileHandleForReading.availableData
-            if chunk.isEmpty { break }
+            guard let chunk = readChunk(stdout.fileHandleForReading.fileDescriptor) else { break }
             line.append(chunk)
         }
         guard let text = String(data: line, encoding: .utf8), let first = text.split(separator: "\n").first else {
@@ -167,8 +166,11 @@ final class LineProcess: @unchecked Sendable {
             Thread.detachNewThread { [self] in
                 var pending = Data()
                 while true {
-                    let chunk = handle.availableData
-                    if chunk.isEmpty { break }
+                    // read(2) with EINTR retried: FileHandle.availableData
+                    // reports an interrupted read as end of file, which
+                    // under a loaded sanitized run silently ended the
+                    // collection of a process's output.
+                    guard let chunk = readChunk(handle.fileDescriptor) else { break }
                     pending.append(chunk)
                     while let newline = pending.firstIndex(of: UInt8(ascii: "\n")) {
                         let line = String(decoding: pending[pending.startIndex..<newline], as: UTF8.self)
@@ -236,5 +238,16 @@ final class LineProcess: @unchecked Sendable {
             if process.isRunning { kill(process.processIdentifier, SIGKILL) }
             process.waitUntilExit()
         }
+    }
+}
+
+/// One read of up to 64 KiB from `fd`, EINTR retried; nil at end of file or on error.
+func readChunk(_ fd: Int32) -> Data? {
+    var buffer = [UInt8](repeating: 0, count: 65_536)
+    while true {
+        let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        if n > 0 { return Data(buffer[0..<n]) }
+        if n < 0 && errno == EINTR { continue }
+        return nil
     }
 }
