@@ -258,6 +258,12 @@ def cmd_report(mode, tsv_dir, out_dir):
     return 0
 
 
+# Absolute allocation ceilings, whatever the baseline says: an in-memory
+# SetPower or SetChannel round trip allocates at most twice (the driver
+# core's target; measured 0 since its redesign).
+ALLOC_CEILINGS = {"SetPower/loopback": 2, "SetChannel/loopback": 2}
+
+
 def cmd_check(run_path, baseline_path, allocations_only):
     run = json.loads(Path(run_path).read_text())
     base = json.loads(Path(baseline_path).read_text())
@@ -293,6 +299,15 @@ def cmd_check(run_path, baseline_path, allocations_only):
                          f"the baseline{how}")
         if change > TIME_LIMIT:
             failures.append(f"{name}: {100 * (change - 1):.0f} % slower than the baseline{how}")
+    for name, ceiling in sorted(ALLOC_CEILINGS.items()):
+        rm = run["benchmarks"].get(name, {}).get("mallocs_p50")
+        if rm is None:
+            failures.append(f"{name}: missing from this run (it has an allocation ceiling)")
+            continue
+        verdict = "ok" if rm <= ceiling else "FAIL"
+        lines.append(f"{verdict:4} {name}: mallocs {rm:.0f}, ceiling {ceiling}")
+        if rm > ceiling:
+            failures.append(f"{name}: {rm:.0f} mallocs per round trip, over its ceiling of {ceiling}")
     print("\n".join(lines))
     if failures:
         print(f"bench-check: FAILED, {len(failures)} regression(s):", file=sys.stderr)
