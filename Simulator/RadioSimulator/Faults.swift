@@ -197,8 +197,7 @@ struct FaultInjector: Sendable {
     /// A delay for the next response: `delay` plus up to `jitter`.
     mutating func responseDelay() -> Duration {
         guard faults.jitter > .zero else { return faults.delay }
-        let spread = faults.jitter.components
-        let nanos = Int64(spread.seconds) * 1_000_000_000 + spread.attoseconds / 1_000_000_000
+        let nanos = faults.jitter.inNanoseconds
         return faults.delay + .nanoseconds(Int64(rng.next() % UInt64(max(nanos, 1) + 1)))
     }
 }

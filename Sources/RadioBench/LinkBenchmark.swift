@@ -45,7 +45,7 @@ public struct CommandResult: Sendable {
 
     /// Round trips per second over the whole run.
     public var throughput: Double {
-        let s = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        let s = elapsed.inSeconds
         return s > 0 ? Double(count) / s : 0
     }
 

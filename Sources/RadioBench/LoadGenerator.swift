@@ -39,7 +39,7 @@ public struct LoadPlan: Sendable {
 
     /// How many requests fall due within the duration.
     public var scheduled: Int {
-        let seconds = Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+        let seconds = duration.inSeconds
         return Int((seconds * rate).rounded(.up))
     }
 }
@@ -86,7 +86,7 @@ public struct LoadReport: Sendable {
     public var elapsed: Duration
     /// Requests completed (ok or failed) per second.
     public var achievedRate: Double {
-        let s = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        let s = elapsed.inSeconds
         return s > 0 ? Double(tally.ok + tally.errorCount) / s : 0
     }
 }
@@ -232,6 +232,5 @@ public enum LoadGenerator {
 
 /// A duration in whole nanoseconds, for histograms; 0 for a negative one.
 public func nanoseconds(_ d: Duration) -> UInt64 {
-    let c = d.components
-    return c.seconds < 0 ? 0 : UInt64(c.seconds) * 1_000_000_000 + UInt64(c.attoseconds / 1_000_000_000)
+    UInt64(max(0, d.inNanoseconds))
 }

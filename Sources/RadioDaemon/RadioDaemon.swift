@@ -9,6 +9,7 @@ public import Logging
 import RadioIO
 public import RadioDriver
 import RadioProtocol
+import SystemPackage
 
 /// Shares one radio among many clients that speak the radio's own framed
 /// protocol (docs/PROTOCOL.md §11), over TCP and Unix sockets.
@@ -295,12 +296,15 @@ public final class RadioDaemon: Sendable {
         var total = 0
         // Up to 256 KiB per turn, so one busy client cannot starve the rest.
         while total < 256 * 1024 {
-            let n = recv(client.connection.descriptor, buffer.baseAddress, buffer.count, Int32(MSG_DONTWAIT))
-            if n == 0 { return "closed the connection" }
-            if n < 0 {
-                let e = errno
-                if e == EAGAIN || e == EINTR { return nil }
-                return "connection lost (\(String(cString: strerror(e))))"
+            let n: Int
+            do {
+                switch try StreamSocket.receive(FileDescriptor(rawValue: client.connection.descriptor), into: buffer) {
+                case .bytes(let count): n = count
+                case .wouldBlock: return nil
+                case .endOfFile: return "closed the connection"
+                }
+            } catch {
+                return "connection lost (\(error.description))"
             }
             total += n
             let connection = client.connection

@@ -80,7 +80,7 @@ public enum RadioError: Error, Hashable, Sendable, CustomStringConvertible {
 }
 
 func format(_ d: Duration) -> String {
-    let ms = Double(d.components.seconds) * 1000 + Double(d.components.attoseconds) / 1e15
+    let ms = d.inSeconds * 1000
     if ms >= 1000 { return "\(ms / 1000) s".replacingZeroFraction() }
     return "\(Int(ms.rounded())) ms"
 }

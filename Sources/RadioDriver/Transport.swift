@@ -68,6 +68,5 @@ func withBytes(_ bytes: [UInt8], _ body: (UnsafeRawBufferPointer) throws(RadioEr
 
 /// A dispatch time `d` from now (negative durations: now).
 public func dispatchTime(after d: Duration) -> DispatchTime {
-    let c = max(d, .zero).components
-    return .now() + .nanoseconds(Int(c.seconds) * 1_000_000_000 + Int(c.attoseconds / 1_000_000_000))
+    .now() + .nanoseconds(Int(max(d, .zero).inNanoseconds))
 }

@@ -90,8 +90,13 @@ extension FileDescriptor {
     /// O_NONBLOCK, or `MSG_DONTWAIT` for a socket). The corresponding C
     /// function is `read`.
     public func readAvailable(into buffer: UnsafeMutableRawBufferPointer) throws(Errno) -> ReadResult {
+        try FileDescriptor.retryingInterrupts { Glibc.read(rawValue, buffer.baseAddress, buffer.count) }
+    }
+
+    /// Runs a read-like call until it is not interrupted, and says what it found.
+    static func retryingInterrupts(_ call: () -> Int) throws(Errno) -> ReadResult {
         while true {
-            let n = Glibc.read(rawValue, buffer.baseAddress, buffer.count)
+            let n = call()
             if n > 0 { return .bytes(n) }
             if n == 0 { return .endOfFile }
             switch errno {

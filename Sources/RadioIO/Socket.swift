@@ -173,16 +173,7 @@ public enum StreamSocket {
     /// `recv(MSG_DONTWAIT)`; EINTR is retried.
     public static func receive(_ fd: FileDescriptor, into buffer: UnsafeMutableRawBufferPointer) throws(Errno)
         -> FileDescriptor.ReadResult {
-        while true {
-            let n = recv(fd.rawValue, buffer.baseAddress, buffer.count, Int32(MSG_DONTWAIT))
-            if n > 0 { return .bytes(n) }
-            if n == 0 { return .endOfFile }
-            switch errno {
-            case EINTR: continue
-            case EAGAIN: return .wouldBlock
-            case let e: throw Errno(rawValue: e)
-            }
-        }
+        try FileDescriptor.retryingInterrupts { recv(fd.rawValue, buffer.baseAddress, buffer.count, Int32(MSG_DONTWAIT)) }
     }
 }
 

@@ -155,10 +155,7 @@ public struct RequestEngine<Waiter> {
 
     /// A duration in the engine's unit.
     @inlinable
-    public static func nanoseconds(_ d: Duration) -> Int64 {
-        let c = d.components
-        return c.seconds &* 1_000_000_000 &+ c.attoseconds / 1_000_000_000
-    }
+    public static func nanoseconds(_ d: Duration) -> Int64 { d.inNanoseconds }
 
     /// Attempts share the deadline evenly; the last one ends at the deadline.
     @inlinable

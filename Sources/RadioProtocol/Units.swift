@@ -125,3 +125,21 @@ public struct TelemetrySample: Hashable, Sendable {
         self.measurements = measurements
     }
 }
+
+extension Duration {
+    /// Whole nanoseconds, truncated toward zero: the one conversion of a
+    /// Duration to a number the project uses (the engine's clock, histograms,
+    /// dispatch timeouts, the simulator's jitter).
+    @inlinable
+    public var inNanoseconds: Int64 {
+        let c = components
+        return c.seconds &* 1_000_000_000 &+ c.attoseconds / 1_000_000_000
+    }
+
+    /// Seconds, as a Double, for rates and reports.
+    @inlinable
+    public var inSeconds: Double {
+        let c = components
+        return Double(c.seconds) + Double(c.attoseconds) / 1e18
+    }
+}

@@ -111,10 +111,6 @@ public final class LoopTransport: RadioTransport {
     public var radio: SimulatedRadio { shared.state.withLock { $0.engine.radio } }
 }
 
-func dispatchTime(after d: Duration) -> DispatchTime {
-    let c = max(d, .zero).components
-    return .now() + .nanoseconds(Int(c.seconds) * 1_000_000_000 + Int(c.attoseconds / 1_000_000_000))
-}
 
 /// `sim`: the simulator in this process behind a real pty, reached through
 /// the same termios code as hardware.

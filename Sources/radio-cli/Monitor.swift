@@ -93,7 +93,7 @@ struct MonitorSummary: CustomStringConvertible {
     }
 
     var description: String {
-        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        let seconds = elapsed.inSeconds
         let rate = seconds > 0 ? Double(samples) / seconds : 0
         return "\(samples) samples in \(formatTenths(Int((seconds * 10).rounded()))) s "
             + "(\(formatTenths(Int((rate * 10).rounded())))/s), \(dropped) dropped here, \(missed) lost on the line"

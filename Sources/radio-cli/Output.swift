@@ -83,7 +83,7 @@ enum Output {
     }
 
     static func micros(_ d: Duration) -> Int {
-        Int(d.components.seconds) * 1_000_000 + Int(d.components.attoseconds / 1_000_000_000_000)
+        Int(d.inNanoseconds / 1000)
     }
 
     private static func millis(_ v: Int) -> String {
