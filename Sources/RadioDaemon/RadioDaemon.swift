@@ -411,7 +411,9 @@ public final class RadioDaemon: Sendable {
     }
 
     private func radioLoop() {
-        var awayLogged: String?
+        // The reason last logged for the radio staying away; the loss itself
+        // is logged by linkLost.
+        var awayLogged: RadioError?
         while !state.withLock({ $0.stopping }) {
             do throws(RadioError) {
                 try transport.waitForInput(timeout: .milliseconds(250))
@@ -419,6 +421,7 @@ public final class RadioDaemon: Sendable {
             } catch {
                 if case .disconnected(let why) = error, transport.reconnects {
                     linkLost(why)
+                    awayLogged = error
                     continue
                 }
                 options.logger.error("radio \(transport.name) is gone: \(error); stopping")
@@ -429,11 +432,11 @@ public final class RadioDaemon: Sendable {
                 wakeLoop()
                 return
             }
-            guard let down = state.withLock({ $0.linkDown }) else { continue }
-            if let why = transport.awayReason?.description {
+            guard state.withLock({ $0.linkDown }) != nil else { continue }
+            if let why = transport.awayReason {
                 // Say so when the reason the radio stays away changes (gone,
                 // a different radio at its path, ...), once per change.
-                if why != awayLogged && !why.contains(down) { options.logger.warning("radio still away: \(why)") }
+                if why != awayLogged { options.logger.warning("radio still away: \(why)") }
                 awayLogged = why
             } else {
                 awayLogged = nil

@@ -178,19 +178,9 @@ enum Main {
                 exit(0)
             }
             // One line naming the problem, not the whole usage text.
-            let message = optionValueMessage(
-                RadioCLI.message(for: error).split(separator: "\n").first.map(String.init) ?? "invalid input")
+            let message = RadioCLI.message(for: error).split(separator: "\n").first.map(String.init) ?? "invalid input"
             FileHandle.standardError.write(Data("radio-cli: \(message) (see 'radio-cli --help')\n".utf8))
             exit(code == .validationFailure ? 64 : code.rawValue)
         }
     }
-}
-
-/// "The value 'x' is invalid for '--listen <address>': why" -> "--listen: why":
-/// the typed options' own messages already quote the value.
-func optionValueMessage(_ message: String) -> String {
-    guard message.hasPrefix("The value '"), let forRange = message.range(of: "' is invalid for '"),
-          let end = message.range(of: "': ", range: forRange.upperBound..<message.endIndex) else { return message }
-    let option = message[forRange.upperBound..<end.lowerBound].split(separator: " ").first.map(String.init) ?? ""
-    return "\(option): \(message[end.upperBound...])"
 }
