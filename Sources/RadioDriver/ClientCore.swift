@@ -119,7 +119,7 @@ final class Core: Sendable {
             do {
                 return try s.engine.register(request, timeout: timeout, attempts: attempts, now: now)
             } catch {
-                throw .busy("\(transport.name): \(SequenceAllocator.capacity) requests in flight or just given up on")
+                throw .overloaded(transport.name)
             }
         }
     }

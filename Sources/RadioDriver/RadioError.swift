@@ -22,6 +22,9 @@ public enum RadioError: Error, Hashable, Sendable, CustomStringConvertible {
     case disconnected(String)
     /// Another process holds the port.
     case busy(String)
+    /// This client has every sequence number in use or reserved (65,534
+    /// calls in flight or just given up on): try again shortly.
+    case overloaded(String)
     case permissionDenied(String)
     case notFound(String)
     /// The path exists but is not a terminal.
@@ -57,6 +60,8 @@ public enum RadioError: Error, Hashable, Sendable, CustomStringConvertible {
             "disconnected: \(why)"
         case .busy(let p):
             "port busy: \(p) is held by another process (close it, or share the radio through a daemon)"
+        case .overloaded(let p):
+            "too many requests in flight on \(p): every sequence number is in use or reserved; try again shortly"
         case .permissionDenied(let p):
             "permission denied: \(p) (install the udev rule with 'make install-udev', or add yourself to the 'dialout' group and log in again)"
         case .notFound(let p):

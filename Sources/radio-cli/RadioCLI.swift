@@ -139,7 +139,7 @@ struct Failure: Error, CustomStringConvertible {
         case .device(_, let s) where s == .busy: 75                  // EX_TEMPFAIL
         case .device: 69                                             // EX_UNAVAILABLE
         case .notFound, .notATerminal, .disconnected, .unsupportedBaudRate, .closed: 69
-        case .timeout, .busy, .writeTimeout, .connectTimeout: 75
+        case .timeout, .busy, .writeTimeout, .connectTimeout, .overloaded: 75
         case .permissionDenied: 77                                   // EX_NOPERM
         case .system: 71                                             // EX_OSERR
         case .cancelled: 70                                          // EX_SOFTWARE
