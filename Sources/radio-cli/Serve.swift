@@ -99,8 +99,10 @@ struct Serve: ParsableCommand {
         // Only now, with the signal handlers in place, say we are ready:
         // a SIGTERM right after these lines must stop the daemon cleanly.
         logger.notice("serving \(transport.name)")
-        // Unbuffered, so a script waiting for these lines sees them now.
+        // Unbuffered, so a script waiting for these lines sees them now;
+        // the log says the same, for a service manager that keeps only stderr.
         FileHandle.standardOutput.write(Data(daemon.urls.map { "listening on \($0)\n" }.joined().utf8))
+        for url in daemon.urls { logger.notice("listening on \(url)") }
         let failure = daemon.run()
         signals.cancel()
         transport.close()
