@@ -61,8 +61,14 @@ public struct ServeError: Error, CustomStringConvertible, Sendable {
         /// The system refused (sockets, poll).
         case system
     }
+    /// What the caller could change to get past this, where there is one.
+    public enum Remedy: Sendable, Hashable {
+        /// Allow non-loopback addresses (`Options.allowRemote`).
+        case allowRemote
+    }
     public let kind: Kind
     public let description: String
+    public var remedy: Remedy? = nil
 
     public static func usage(_ m: String) -> ServeError { ServeError(kind: .usage, description: m) }
     public static func unavailable(_ m: String) -> ServeError { ServeError(kind: .unavailable, description: m) }
@@ -99,8 +105,8 @@ struct Listener {
         // Every address the name stands for must be loopback: a name that
         // resolves to a LAN address would put the radio on the network.
         if !allowRemote, let remote = addresses.first(where: { !$0.isLoopback }) {
-            throw .usage("refusing to listen on \(shown) (\(remote.numeric)): not a loopback "
-                + "address, so anyone who can reach this host could drive the radio; add --allow-remote to mean it")
+            throw ServeError(kind: .usage, description: "refusing to listen on \(shown) (\(remote.numeric)): not a "
+                + "loopback address, so anyone who can reach this host could drive the radio", remedy: .allowRemote)
         }
         guard let first = addresses.first else { throw .usage("cannot listen on \(shown): no address") }
         let fd = Glibc.socket(first.family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue)

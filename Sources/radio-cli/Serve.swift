@@ -83,7 +83,7 @@ struct Serve: ParsableCommand {
             daemon = try RadioDaemon(transport: transport, listen: addresses, options: options)
         } catch {
             transport.close()
-            throw Failure(error.description, status: error.exitStatus)
+            throw Failure(error.message, status: error.exitStatus)
         }
 
         let signals = SignalCatcher([SIGINT, SIGTERM, SIGUSR1]) { sig in
@@ -107,7 +107,7 @@ struct Serve: ParsableCommand {
         signals.cancel()
         transport.close()
         logger.notice("stopped: \(Serve.summary(daemon.statistics, clientsNow: nil))")
-        if let failure { throw Failure(failure.description, status: failure.exitStatus) }
+        if let failure { throw Failure(failure.message, status: failure.exitStatus) }
     }
 }
 
@@ -124,6 +124,15 @@ extension Serve {
 }
 
 extension ServeError {
+    /// The line radio-cli prints: the description, and the option that
+    /// would change the outcome.
+    var message: String {
+        switch remedy {
+        case .allowRemote?: description + "; add --allow-remote to mean it"
+        case nil: description
+        }
+    }
+
     /// The sysexits status radio-cli exits with.
     var exitStatus: Int32 {
         switch kind {
