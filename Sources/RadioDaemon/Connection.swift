@@ -2,6 +2,8 @@
 import Glibc
 #endif
 import Locking
+import RadioIO
+import SystemPackage
 
 /// Why the daemon disconnects a client.
 public enum KickReason: Sendable, Hashable, CustomStringConvertible {
@@ -30,7 +32,7 @@ final class Connection: Sendable {
     let id: Int
     /// Only read or closed under `out`'s lock, so no write can reach a
     /// descriptor number the kernel has handed to someone else.
-    private let fd: Int32
+    private let socket: FileDescriptor
     /// "127.0.0.1:40122", "unix (pid 1234)".
     let peer: String
 
@@ -44,13 +46,13 @@ final class Connection: Sendable {
     }
     private let out = Locked(Outbound())
 
-    init(id: Int, fd: Int32, peer: String) {
+    init(id: Int, socket: FileDescriptor, peer: String) {
         self.id = id
-        self.fd = fd
+        self.socket = socket
         self.peer = peer
     }
 
-    var descriptor: Int32 { fd }
+    var descriptor: FileDescriptor { socket }
     var hasQueued: Bool { out.withLock { $0.pending > 0 } }
     var kickReason: KickReason? { out.withLock { $0.kick } }
     var queuedBytes: Int { out.withLock { $0.pending } }
@@ -64,16 +66,16 @@ final class Connection: Sendable {
             if o.pending == 0 {
                 o.queue.removeAll(keepingCapacity: true)
                 o.offset = 0
-                let n = bytes.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL | MSG_DONTWAIT)) }
-                if n == bytes.count { return false }
-                if n < 0 {
-                    let e = errno
-                    if e != EAGAIN && e != EINTR {
-                        o.kick = .connectionLost(String(cString: strerror(e)))
-                        return true
-                    }
-                } else {
-                    start = n
+                let socket = self.socket
+                let sent = bytes.withUnsafeBytes { b in
+                    Result { () throws(Errno) -> Int in try StreamSocket.sendAvailable(socket, b) }
+                }
+                switch sent {
+                case .success(let n) where n == bytes.count: return false
+                case .success(let n): start = n
+                case .failure(let e):
+                    o.kick = .connectionLost(e.description)
+                    return true
                 }
             }
             let wasEmpty = o.pending == 0
@@ -90,17 +92,24 @@ final class Connection: Sendable {
     /// client must go, or nil.
     func flush() -> String? {
         out.withLock { o -> String? in
+            let socket = self.socket
             while o.pending > 0 && !o.closed {
-                let n = o.queue.withUnsafeBytes { b in
-                    send(fd, b.baseAddress! + o.offset, o.pending, Int32(MSG_NOSIGNAL | MSG_DONTWAIT))
+                let offset = o.offset
+                let sent = o.queue.withUnsafeBytes { b in
+                    Result { () throws(Errno) -> Int in
+                        try StreamSocket.sendAvailable(socket, UnsafeRawBufferPointer(rebasing: b[offset...]))
+                    }
                 }
-                if n > 0 {
+                switch sent {
+                case .success(let n) where n > 0:
                     o.offset += n
                     continue
+                case .success:
+                    break  // the socket is full: the loop waits for POLLOUT
+                case .failure(let e):
+                    return "connection lost (\(e.description))"
                 }
-                let e = errno
-                if n < 0 && (e == EAGAIN || e == EINTR) { break }
-                return "connection lost (\(String(cString: strerror(e))))"
+                break
             }
             if o.pending == 0 {
                 o.queue.removeAll(keepingCapacity: o.queue.capacity <= 65536)
@@ -120,8 +129,8 @@ final class Connection: Sendable {
             o.closed = true
             o.queue = []
             o.offset = 0
-            _ = shutdown(fd, Int32(SHUT_RDWR))
-            _ = Glibc.close(fd)
+            _ = shutdownBoth(socket)
+            try? socket.close()
         }
     }
 }

@@ -183,7 +183,7 @@ public final class RadioDaemon: Sendable {
             for l in listeners { fds.append(pollfd(fd: l.fd, events: Int16(POLLIN), revents: 0)) }
             for (id, c) in clients {
                 let events = Int16(POLLIN) | (c.connection.hasQueued ? Int16(POLLOUT) : 0)
-                fds.append(pollfd(fd: c.connection.descriptor, events: events, revents: 0))
+                fds.append(pollfd(fd: c.connection.descriptor.rawValue, events: events, revents: 0))
                 ids.append(id)
             }
             var ts = timespec(tv_sec: 0, tv_nsec: 250_000_000)
@@ -275,7 +275,7 @@ public final class RadioDaemon: Sendable {
             }
             let id = nextID
             nextID += 1
-            let connection = Connection(id: id, fd: fd, peer: peer)
+            let connection = Connection(id: id, socket: FileDescriptor(rawValue: fd), peer: peer)
             clients[id] = Client(connection: connection)
             registry.withLock { r in
                 r.byID[id] = connection
@@ -298,7 +298,7 @@ public final class RadioDaemon: Sendable {
         while total < 256 * 1024 {
             let n: Int
             do {
-                switch try StreamSocket.receive(FileDescriptor(rawValue: client.connection.descriptor), into: buffer) {
+                switch try StreamSocket.receive(client.connection.descriptor, into: buffer) {
                 case .bytes(let count): n = count
                 case .wouldBlock: return nil
                 case .endOfFile: return "closed the connection"

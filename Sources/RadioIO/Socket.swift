@@ -179,3 +179,22 @@ public enum StreamSocket {
 
 /// `shutdown(SHUT_RDWR)`: ends the connection both ways before the close.
 public func shutdownBoth(_ fd: FileDescriptor) -> Bool { shutdown(fd.rawValue, Int32(SHUT_RDWR)) == 0 }
+
+extension StreamSocket {
+    /// Sends what the socket takes now, never waiting: the bytes taken,
+    /// 0 when it is full (EAGAIN). A closed peer is an error, not SIGPIPE.
+    /// The corresponding C function is `send(MSG_NOSIGNAL | MSG_DONTWAIT)`;
+    /// EINTR is retried.
+    public static func sendAvailable(_ fd: FileDescriptor, _ bytes: UnsafeRawBufferPointer) throws(Errno) -> Int {
+        guard bytes.count > 0 else { return 0 }
+        while true {
+            let n = send(fd.rawValue, bytes.baseAddress, bytes.count, Int32(MSG_NOSIGNAL | MSG_DONTWAIT))
+            if n >= 0 { return n }
+            switch errno {
+            case EINTR: continue
+            case EAGAIN: return 0
+            case let e: throw Errno(rawValue: e)
+            }
+        }
+    }
+}
