@@ -9,7 +9,6 @@ int radio_posix_openpt(int flags) { return posix_openpt(flags); }
 int radio_grantpt(int fd) { return grantpt(fd); }
 int radio_unlockpt(int fd) { return unlockpt(fd); }
 int radio_ptsname_r(int fd, char *buf, size_t len) { return ptsname_r(fd, buf, len); }
-int radio_pipe2(int fds[2], int flags) { return pipe2(fds, flags); }
 int radio_ppoll(struct pollfd *fds, unsigned long nfds, const struct timespec *timeout) {
     return ppoll(fds, (nfds_t)nfds, timeout, NULL);
 }

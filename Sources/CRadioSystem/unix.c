@@ -20,20 +20,6 @@ static int fill(struct sockaddr_un *addr, const char *path) {
     return 0;
 }
 
-int radio_unix_connect(const char *path) {
-    struct sockaddr_un addr;
-    if (fill(&addr, path) < 0) return -1;
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) return -1;
-    if (connect(fd, (struct sockaddr *)&addr, sizeof addr) < 0) {
-        int saved = errno;
-        close(fd);
-        errno = saved;
-        return -1;
-    }
-    return fd;
-}
-
 int radio_unix_connect_start(const char *path, int *out) {
     struct sockaddr_un addr;
     *out = -1;

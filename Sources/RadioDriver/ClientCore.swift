@@ -154,19 +154,7 @@ final class Core: Sendable {
             if case .finished(let step) = action { continuation.resume(returning: .step(step)) }
             return
         }
-        // Encoded on the stack: a round trip allocates nothing to send.
-        let sent = withWireBuffer { buffer in
-            let bytes = UnsafeRawBufferPointer(rebasing: buffer[0..<Engine.encode(request, sequence: seq, into: buffer)])
-            if let trace = options.trace {
-                trace(.init(direction: .sent, bytes: Array(bytes), summary: "seq=\(seq) \(Message.request(request))"))
-            }
-            return Result { () throws(RadioError) in try transport.send(bytes, deadline: instant(deadline)) }
-        }
-        if case .failure(let error) = sent {
-            let waiter = state.withLock { $0.engine.cancel(key) }
-            waiter?.resume(returning: .failed(error))
-            return
-        }
+        guard write(request, sequence: seq, key: key, deadline: instant(deadline)) else { return }
         if transport.answersInline {
             // The reply is already there: decode it on this thread, which
             // resumes this very continuation before the task suspends.
@@ -296,18 +284,27 @@ final class Core: Sendable {
     /// call (`writeTimeout`) rather than hold up the reader.
     private func send(_ retries: [Retry]) {
         for r in retries {
-            let sent = withWireBuffer { buffer in
-                let bytes = UnsafeRawBufferPointer(rebasing: buffer[0..<Engine.encode(r.request, sequence: r.sequence, into: buffer)])
-                if let trace = options.trace {
-                    trace(.init(direction: .sent, bytes: Array(bytes), summary: "seq=\(r.sequence) \(Message.request(r.request)) (retry)"))
-                }
-                return Result { () throws(RadioError) in try transport.send(bytes, deadline: .now + .milliseconds(10)) }
-            }
-            if case .failure(let error) = sent {
-                let waiter = state.withLock { $0.engine.cancel(r.key) }
-                waiter?.resume(returning: .failed(error))
-            }
+            _ = write(r.request, sequence: r.sequence, key: r.key, deadline: .now + .milliseconds(10), retry: true)
         }
+    }
+
+    /// Writes one attempt's frame, encoded on the stack (a round trip
+    /// allocates nothing to send). A failed write ends the call with the
+    /// port's error; returns false then.
+    private func write(_ request: Request, sequence: UInt16, key: UInt16,
+                       deadline: @autoclosure () -> ContinuousClock.Instant, retry: Bool = false) -> Bool {
+        let sent = withWireBuffer { buffer in
+            let bytes = UnsafeRawBufferPointer(rebasing: buffer[0..<Engine.encode(request, sequence: sequence, into: buffer)])
+            if let trace = options.trace {
+                trace(.init(direction: .sent, bytes: Array(bytes),
+                            summary: "seq=\(sequence) \(Message.request(request))" + (retry ? " (retry)" : "")))
+            }
+            return Result { () throws(RadioError) in try transport.send(bytes, deadline: deadline()) }
+        }
+        guard case .failure(let error) = sent else { return true }
+        let waiter = state.withLock { $0.engine.cancel(key) }
+        waiter?.resume(returning: .failed(error))
+        return false
     }
 
     /// Fails every call in flight with `reason`.

@@ -44,7 +44,6 @@ public struct PollEvents: OptionSet, Sendable {
     public static let output = PollEvents(rawValue: Int16(POLLOUT))
     public static let hangUp = PollEvents(rawValue: Int16(POLLHUP))
     public static let error = PollEvents(rawValue: Int16(POLLERR))
-    public static let invalid = PollEvents(rawValue: Int16(POLLNVAL))
 }
 
 extension timespec {
@@ -144,8 +143,4 @@ extension FileDescriptor {
         }
     }
 
-    /// Sets O_NONBLOCK. The corresponding C function is `fcntl(F_SETFL)`.
-    public func setNonBlocking() {
-        _ = fcntl(rawValue, F_SETFL, fcntl(rawValue, F_GETFL) | O_NONBLOCK)
-    }
 }

@@ -130,7 +130,7 @@ public struct RequestEngine<Waiter> {
     /// `linger`: how long a given-up number stays reserved; `firstSequence`:
     /// where numbering starts (tests start near the wrap).
     public init(linger: Duration = .seconds(30), firstSequence: UInt16 = 1) {
-        self.linger = RequestEngine.nanoseconds(linger)
+        self.linger = linger.inNanoseconds
         allocator = SequenceAllocator(next: firstSequence)
         slots.reserveCapacity(16)
         scratch.reserveCapacity(16)
@@ -153,10 +153,6 @@ public struct RequestEngine<Waiter> {
     /// Forgets any partial frame, as after reopening a port.
     public mutating func resetDecoder() { decoder = FrameDecoder() }
 
-    /// A duration in the engine's unit.
-    @inlinable
-    public static func nanoseconds(_ d: Duration) -> Int64 { d.inNanoseconds }
-
     /// Attempts share the deadline evenly; the last one ends at the deadline.
     @inlinable
     static func attemptDeadline(start: Int64, timeout: Int64, attempt: Int, of attempts: Int) -> Int64 {
@@ -173,7 +169,7 @@ public struct RequestEngine<Waiter> {
         lastNow = now
         guard let seq = allocator.allocate(notIn: slots) else { throw .sequenceSpaceExhausted }
         slots[seq] = .call(Call(request: request, attempts: max(1, attempts), start: now,
-                                     timeout: max(0, RequestEngine.nanoseconds(timeout)), sequence: seq,
+                                     timeout: max(0, timeout.inNanoseconds), sequence: seq,
                                      discardedAtStart: decoder.counters.discardedBytes))
         return seq
     }

@@ -24,8 +24,6 @@ int radio_grantpt(int fd);
 int radio_unlockpt(int fd);
 /// ptsname_r(3): returns 0 or an errno value.
 int radio_ptsname_r(int fd, char *buf, size_t len);
-/// pipe2(2)
-int radio_pipe2(int fds[2], int flags);
 /// ppoll(2) with no signal mask; timeout NULL waits forever.
 int radio_ppoll(struct pollfd *fds, unsigned long nfds, const struct timespec *timeout);
 
@@ -45,9 +43,6 @@ int radio_socket_error(int fd);
 /// open(path, O_RDWR | O_NOCTTY | O_CLOEXEC): the pty slave, for the simulator.
 int radio_open_noctty(const char *path);
 
-/// A connected AF_UNIX stream socket (close-on-exec, blocking), or -1 with
-/// errno (ENAMETOOLONG when the path does not fit a sockaddr_un).
-int radio_unix_connect(const char *path);
 
 /// A listening AF_UNIX stream socket bound to `path` (close-on-exec,
 /// non-blocking), or -1 with errno. The caller removes a stale file first.
