@@ -27,6 +27,7 @@ let package = Package(
         .library(name: "RadioDiscovery", targets: ["RadioDiscovery"]),
         .library(name: "RadioBench", targets: ["RadioBench"]),
         .library(name: "RadioDaemon", targets: ["RadioDaemon"]),
+        .library(name: "RadioFirmware", targets: ["RadioFirmware"]),
         .executable(name: "radio-cli", targets: ["radio-cli"]),
         .executable(name: "radio-sim", targets: ["radio-sim"]),
     ],
@@ -58,6 +59,13 @@ let package = Package(
         .target(name: "RadioDiscovery", dependencies: ["CUdev", "RadioDriver", "RadioIO",
                                                        .product(name: "SystemPackage", package: "swift-system")],
                 swiftSettings: strict),
+
+        // The radio side of the protocol in portable C99 (no malloc, no stdio):
+        // the reference for firmware, run on an emulated Cortex-M3 by
+        // Simulator/firmware. Built here for its tests with the same strict
+        // flags as the cross build.
+        .target(name: "RadioFirmware",
+                cSettings: [.unsafeFlags(["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic"])]),
 
         // A pthread-mutex lock that ThreadSanitizer can see (Locked.swift says why).
         .target(name: "Locking", swiftSettings: strict),
@@ -136,6 +144,8 @@ let package = Package(
         ),
 
         .testTarget(name: "RadioProtocolTests", dependencies: ["RadioProtocol"], swiftSettings: strict),
+        .testTarget(name: "RadioFirmwareTests", dependencies: ["RadioFirmware", "RadioProtocol", "RadioSimulator"],
+                    swiftSettings: strict),
         .testTarget(name: "RadioDriverTests",
                     dependencies: ["RadioDriver", "RadioSimulator", "RadioSimTransport", "RadioBench", "RadioDiscovery",
                                    "RadioDaemon", "Locking", "RadioIO"],
