@@ -9,14 +9,16 @@ BUILD_FLAGS    ?=
 # udev rules test); udev gives udevadm; umockdev, its GObject bindings and
 # python3-gi mock USB-serial devices for the discovery tests; ser2net is the
 # real serial-port server the tcp:// and rfc2217:// tests run against.
+# gcc-arm-none-eabi and qemu-system-arm build the reference firmware and run
+# it on an emulated Cortex-M3 (Simulator/firmware).
 SYSTEM_PACKAGES := libudev-dev pkgconf python3 util-linux udev umockdev libumockdev-dev gir1.2-umockdev-1.0 python3-gi \
-                   ser2net
+                   ser2net gcc-arm-none-eabi qemu-system-arm
 BIN             = $(shell $(SWIFT) build $(BUILD_FLAGS) --show-bin-path)
 SIM_LINK        = .build/radio-sim.pty
 
 .PHONY: all run test test-unit test-integration test-e2e tsan bench bench-fast bench-slow bench-check \
         bench-baseline bench-alloc-check bench-gate-demo bench-floor bench-daemon bench-hil build deps vectors vectors-write clean \
-        udev-rules udev-rules-check install-udev soak fuzz
+        udev-rules udev-rules-check install-udev soak fuzz firmware firmware-core-check
 
 all: build
 
@@ -103,7 +105,36 @@ install-udev: udev-rules-check
 	  fi; \
 	fi
 
-test: deps vectors udev-rules-check
+# The reference firmware (Simulator/firmware): the C core of
+# Sources/RadioFirmware on a TI LM3S6965 (Cortex-M3), which QEMU's
+# lm3s6965evb board runs with its UART0 on a pty (radio-sim --firmware).
+FW_DIR      := .build/firmware
+FW_IMAGE    := $(FW_DIR)/radio-fw.elf
+FW_CORE     := Sources/RadioFirmware
+FW_SOURCES  := $(FW_CORE)/radio_fw.c Simulator/firmware/board.c Simulator/firmware/main.c
+FW_CFLAGS   := -mcpu=cortex-m3 -mthumb -Os -g -std=c99 -Wall -Wextra -Werror -pedantic -ffreestanding \
+               -ffunction-sections -fdata-sections -I$(FW_CORE)/include
+STRICT_C99  := -std=c99 -Wall -Wextra -Werror -pedantic -Wshadow -Wconversion -Wcast-qual -Wstrict-prototypes
+
+firmware: deps $(FW_IMAGE)
+	@echo "protocol core alone (radio_fw.o) and the whole image, arm-none-eabi-size:"
+	@arm-none-eabi-size $(FW_DIR)/radio_fw.o $(FW_IMAGE)
+
+$(FW_IMAGE): $(FW_SOURCES) $(FW_CORE)/include/radio_fw.h Simulator/firmware/board.h Simulator/firmware/lm3s6965.ld
+	@mkdir -p $(FW_DIR)
+	arm-none-eabi-gcc $(FW_CFLAGS) -c $(FW_CORE)/radio_fw.c -o $(FW_DIR)/radio_fw.o
+	arm-none-eabi-gcc $(FW_CFLAGS) -ISimulator/firmware -c Simulator/firmware/board.c -o $(FW_DIR)/board.o
+	arm-none-eabi-gcc $(FW_CFLAGS) -ISimulator/firmware -c Simulator/firmware/main.c -o $(FW_DIR)/main.o
+	arm-none-eabi-gcc -mcpu=cortex-m3 -mthumb -nostdlib -T Simulator/firmware/lm3s6965.ld -Wl,--gc-sections \
+	  -Wl,-Map=$(FW_DIR)/radio-fw.map $(FW_DIR)/main.o $(FW_DIR)/board.o $(FW_DIR)/radio_fw.o -lgcc -o $@
+
+# The core compiles warning-free as strict C99 with the host compiler too
+# (clang, from the Swift toolchain; the cross build above is gcc).
+firmware-core-check: deps
+	@mkdir -p $(FW_DIR)
+	clang $(STRICT_C99) -I$(FW_CORE)/include -c $(FW_CORE)/radio_fw.c -o $(FW_DIR)/radio_fw-clang.o
+
+test: deps vectors udev-rules-check firmware firmware-core-check
 	$(SWIFT) build $(BUILD_FLAGS) --build-tests
 	$(SWIFT) test $(BUILD_FLAGS) --skip-build
 

@@ -24,6 +24,13 @@ struct RadioSim: ParsableCommand {
             USB adapter is pulled) and the link goes. SIGUSR2 plugs it back in: a new pty, \
             its path printed as a new line on stdout, and the link pointed at it. The radio \
             comes back with its power-on settings, like one powered by its USB cable.
+
+            --firmware IMAGE runs the reference firmware (make firmware builds \
+            .build/firmware/radio-fw.elf: the C core on a Cortex-M3) in QEMU's lm3s6965evb \
+            board instead, with the board's UART on the pty; unplugging stops QEMU and \
+            plugging in boots it again. The firmware's identity, rate and sensors are its own, \
+            so the simulator's options (--telemetry-hz, --seed, --serial-number, --baud, \
+            --fault) do not apply to it.
             """)
 
     @Flag(name: .shortAndLong, help: "Log plug, unplug and stop events on stderr.")
@@ -32,14 +39,21 @@ struct RadioSim: ParsableCommand {
     @Option(help: "Also make a symlink at PATH to the slave, removed on exit.")
     var link: String?
 
-    @Option(name: .customLong("telemetry-hz"), help: "Telemetry frames per second at start (0 = off).")
-    var telemetryHz: UInt16 = 10
+    @Option(name: .customLong("telemetry-hz"), help: "Telemetry frames per second at start (0 = off; default 10).")
+    var telemetryHz: UInt16?
 
-    @Option(help: "Seed for the simulated measurements (same seed, same readings).")
-    var seed: UInt64 = 1
+    @Option(help: "Seed for the simulated measurements (same seed, same readings; default 1).")
+    var seed: UInt64?
 
-    @Option(name: .customLong("serial-number"), help: "Serial number the radio reports.")
-    var serialNumber: String = "SIM-0001"
+    @Option(name: .customLong("serial-number"), help: "Serial number the radio reports (default SIM-0001).")
+    var serialNumber: String?
+
+    @Option(help: ArgumentHelp("Run this firmware image in QEMU (lm3s6965evb) instead of the simulator.",
+                               valueName: "image"))
+    var firmware: String?
+
+    @Option(help: ArgumentHelp("The QEMU binary for --firmware.", valueName: "path"))
+    var qemu: String = "qemu-system-arm"
 
     @Option(help: "Emulate a serial line at N baud (8N1): pace what the radio sends and receives at 10 bits per byte.")
     var baud: Int?
@@ -52,6 +66,13 @@ struct RadioSim: ParsableCommand {
     var fault: String?
 
     func validate() throws {
+        if firmware != nil {
+            let given = [("--telemetry-hz", telemetryHz != nil), ("--seed", seed != nil),
+                         ("--serial-number", serialNumber != nil), ("--baud", baud != nil), ("--fault", fault != nil)]
+            if let option = given.first(where: { $0.1 })?.0 {
+                throw ValidationError("\(option) is a simulator option; the firmware under --firmware has its own")
+            }
+        }
         if let fault {
             do { _ = try FaultConfiguration(parsing: fault) } catch { throw ValidationError("--fault: \(error.description)") }
         }
@@ -59,19 +80,19 @@ struct RadioSim: ParsableCommand {
             throw ValidationError("--baud must be 50...20000000, got \(baud)")
         }
         let max = SimulatorConfiguration().maxTelemetryHz
-        guard telemetryHz <= max else {
+        if let telemetryHz, telemetryHz > max {
             throw ValidationError("--telemetry-hz must be 0...\(max), got \(telemetryHz)")
         }
-        guard !serialNumber.isEmpty, serialNumber.utf8.count <= Identity.maxStringBytes else {
+        if let serialNumber, serialNumber.isEmpty || serialNumber.utf8.count > Identity.maxStringBytes {
             throw ValidationError("--serial-number must be 1...\(Identity.maxStringBytes) bytes")
         }
     }
 
     var simulatorConfiguration: SimulatorConfiguration {
         var c = SimulatorConfiguration()
-        c.telemetryHz = telemetryHz
-        c.seed = seed
-        c.serialNumber = serialNumber
+        if let telemetryHz { c.telemetryHz = telemetryHz }
+        if let seed { c.seed = seed }
+        if let serialNumber { c.serialNumber = serialNumber }
         c.baud = baud
         if let fault, let faults = try? FaultConfiguration(parsing: fault) { c.faults = faults }
         return c
@@ -90,8 +111,9 @@ struct RadioSim: ParsableCommand {
 
         var log = Logger(label: "radio-sim") { LineLogHandler(label: $0) }
         log.logLevel = verbose ? .info : .warning
-        var simulator: PtySimulator? = plugIn()
-        log.info("serving on \(simulator?.slavePath ?? "?")", metadata: ["serial": "\(serialNumber)"])
+        var simulator: (any PluggedRadio)? = plugIn()
+        log.info("serving on \(simulator?.slavePath ?? "?")",
+                 metadata: firmware.map { ["firmware": "\($0)"] } ?? ["serial": "\(simulatorConfiguration.serialNumber)"])
         while true {
             var received: Int32 = 0
             sigwait(&signals, &received)
@@ -117,13 +139,29 @@ struct RadioSim: ParsableCommand {
         }
     }
 
-    /// Opens a pty, serves on it, points the link at it and prints its path.
-    func plugIn() -> PtySimulator {
-        let simulator: PtySimulator
-        do {
-            simulator = try PtySimulator(configuration: simulatorConfiguration)
-        } catch {
-            fail("cannot open a pseudo-terminal: \(error)", status: 71)  // EX_OSERR
+    /// Opens a pty, serves on it (or boots the firmware on it), points the
+    /// link at it and prints its path.
+    func plugIn() -> any PluggedRadio {
+        let simulator: any PluggedRadio
+        if let firmware {
+            var configuration = FirmwareEmulator.Configuration(image: firmware)
+            configuration.emulator = qemu
+            do {
+                simulator = try FirmwareEmulator(configuration)
+            } catch {
+                switch error {
+                case .imageNotFound: fail(error.description, status: 66)  // EX_NOINPUT
+                case .emulatorNotFound: fail(error.description, status: 69)  // EX_UNAVAILABLE
+                case .noAnswer, .notAnELFImage: fail(error.description, status: 65)  // EX_DATAERR
+                case .emulatorExited, .cannotStart: fail(error.description, status: 71)  // EX_OSERR
+                }
+            }
+        } else {
+            do {
+                simulator = try PtySimulator(configuration: simulatorConfiguration)
+            } catch {
+                fail("cannot open a pseudo-terminal: \(error)", status: 71)  // EX_OSERR
+            }
         }
         if let link {
             try? FileManager.default.removeItem(atPath: link)
@@ -145,3 +183,12 @@ struct RadioSim: ParsableCommand {
         Foundation.exit(status)
     }
 }
+
+/// What radio-sim serves: the Swift simulator, or the firmware in QEMU.
+protocol PluggedRadio {
+    var slavePath: String { get }
+    func stop()
+}
+
+extension PtySimulator: PluggedRadio {}
+extension FirmwareEmulator: PluggedRadio {}

@@ -48,6 +48,11 @@ int radio_open_noctty(const char *path);
 /// non-blocking), or -1 with errno. The caller removes a stale file first.
 int radio_unix_listen(const char *path, int backlog);
 
+/// posix_spawnp(file, argv) with stdin and stdout on /dev/null, stderr on
+/// err_fd (if >= 0), fd3 as the child's descriptor 3 (if >= 0), no signals
+/// blocked and default dispositions. 0 and *pid_out, or an errno value.
+int radio_spawn(const char *file, char *const argv[], int fd3, int err_fd, int *pid_out);
+
 /// The process id at the other end of a Unix socket (SO_PEERCRED), or -1.
 int radio_peer_pid(int fd);
 
