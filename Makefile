@@ -140,10 +140,10 @@ test: deps vectors udev-rules-check firmware firmware-core-check
 
 # The CI matrix's slices of `make test`.
 test-unit: deps vectors udev-rules-check
-	$(SWIFT) test $(BUILD_FLAGS) --filter 'RadioProtocolTests|LinePacerTests|TelemetryHubTests'
-test-integration: deps
+	$(SWIFT) test $(BUILD_FLAGS) --filter 'RadioProtocolTests|RadioFirmwareTests|LinePacerTests|TelemetryHubTests'
+test-integration: deps firmware
 	$(SWIFT) test $(BUILD_FLAGS) --filter 'RadioDriverTests'
-test-e2e: deps
+test-e2e: deps firmware
 	$(SWIFT) test $(BUILD_FLAGS) --filter 'EndToEndTests'
 
 # package-benchmark suites (bench/Benchmarks/*), built in their own folder

@@ -60,8 +60,71 @@ extension SimulatorConfiguration {
 }
 
 extension PortSchemes {
-    /// The driver's schemes and the simulator's two (`sim`, `loop`).
+    /// The driver's schemes and the simulators' (`sim`, `loop`, and the
+    /// firmware in QEMU, `qemu`).
     public static let withSimulators = PortSchemes.standard
         .adding(SimScheme.self, word: "sim")
         .adding(LoopScheme.self, word: "loop")
+        .adding(FirmwareScheme.self, word: "qemu")
+}
+
+/// `qemu`, `qemu://PATH/TO/IMAGE.elf`: the reference firmware in QEMU's
+/// lm3s6965evb board, on a pty, started for this port and stopped with it.
+/// `qemu` alone runs `.build/firmware/radio-fw.elf` (what `make firmware`
+/// builds), from the current directory.
+public struct FirmwareScheme: PortScheme {
+    public static let name = "qemu"
+    public static let options = ["qemu"]
+    public static let usage = "qemu, qemu://IMAGE.elf?qemu=QEMU-BINARY"
+    public static let defaultImage = ".build/firmware/radio-fw.elf"
+    public let configuration: FirmwareEmulator.Configuration
+    public let settings: SerialSettings
+
+    public init(body: String, query: inout PortQuery, settings: SerialSettings) throws(RadioError) {
+        var configuration = FirmwareEmulator.Configuration(image: body.isEmpty ? FirmwareScheme.defaultImage : body)
+        if let qemu = query.take("qemu") { configuration.emulator = qemu }
+        self.configuration = configuration
+        self.settings = settings
+    }
+
+    public func open(timeout: Duration) throws(RadioError) -> any RadioTransport {
+        try FirmwareTransport(configuration: configuration, settings: settings)
+    }
+}
+
+/// The firmware in QEMU and a serial transport on its pty.
+public final class FirmwareTransport: RadioTransport {
+    public let emulator: FirmwareEmulator
+    private let serial: SerialTransport
+    public var name: String { "qemu:\(emulator.configuration.image) (\(emulator.slavePath))" }
+
+    public init(configuration: FirmwareEmulator.Configuration, settings: SerialSettings) throws(RadioError) {
+        do {
+            emulator = try FirmwareEmulator(configuration)
+        } catch {
+            switch error {
+            case .emulatorNotFound: throw .system("starting \(configuration.emulator)", .noSuchFileOrDirectory)
+            case .cannotStart(let what, let errno): throw .system("starting \(what)", errno)
+            case .imageNotFound, .notAnELFImage: throw .invalidPort(error.description)
+            case .emulatorExited, .noAnswer: throw .disconnected(error.description)
+            }
+        }
+        do {
+            serial = try SerialTransport(path: emulator.slavePath, settings: settings)
+        } catch {
+            emulator.stop()
+            throw error
+        }
+    }
+
+    public func send(_ bytes: UnsafeRawBufferPointer, deadline: @autoclosure () -> ContinuousClock.Instant) throws(RadioError) {
+        try serial.send(bytes, deadline: deadline())
+    }
+    public func waitForInput(timeout: Duration) throws(RadioError) { try serial.waitForInput(timeout: timeout) }
+    public func read(into buffer: UnsafeMutableRawBufferPointer) throws(RadioError) -> Int { try serial.read(into: buffer) }
+    public func interrupt() { serial.interrupt() }
+    public func close() {
+        serial.close()
+        emulator.stop()
+    }
 }
