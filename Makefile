@@ -198,16 +198,23 @@ bench-hil: deps
 	  --commands set-power,set-channel,get-state --json > .build/hil.json
 	python3 scripts/perfreport.py hil .build/hil.json performance-reports
 
-# libFuzzer on the frame decoder and message parser (Tests/Fuzz), seeded
-# from docs/vectors.json; crashes and their inputs land in .build-fuzz/.
+# libFuzzer on the frame decoder and message parser (fuzz-codec) and on the C
+# firmware core against the Swift simulator (fuzz-firmware), FUZZ_TIME seconds
+# each, seeded from docs/vectors.json; crashes and their inputs land in .build-fuzz/.
 FUZZ_TIME ?= 60
+FUZZ_TARGETS ?= fuzz-codec fuzz-firmware
 fuzz: deps
-	RADIO_FUZZ=1 $(SWIFT) build -c release --scratch-path .build-fuzz --product fuzz-codec \
-	  -Xswiftc -sanitize=fuzzer,address -Xswiftc -use-ld=lld
+	for t in $(FUZZ_TARGETS); do \
+	  RADIO_FUZZ=1 $(SWIFT) build -c release --scratch-path .build-fuzz --product $$t \
+	    -Xswiftc -sanitize=fuzzer,address -Xswiftc -use-ld=lld -Xcc -fsanitize=fuzzer-no-link,address || exit 1; \
+	done
 	python3 scripts/fuzz-corpus.py .build-fuzz/corpus
-	cd .build-fuzz && SWIFT_BACKTRACE=enable=no ./release/fuzz-codec corpus -max_total_time=$(FUZZ_TIME) -rss_limit_mb=256 \
-	  -malloc_limit_mb=64 -print_final_stats=1 2>&1 | grep -E '^(#[0-9]+ +DONE|stat::|Done|==|SUMMARY|INFO: seed)' ; \
-	  test $${PIPESTATUS[0]} -eq 0
+	@cd .build-fuzz && for t in $(FUZZ_TARGETS); do \
+	  echo "== $$t"; mkdir -p corpus-$$t && cp -n corpus/* corpus-$$t/; \
+	  ASAN_OPTIONS=quarantine_size_mb=32 SWIFT_BACKTRACE=enable=no ./release/$$t corpus-$$t -max_total_time=$(FUZZ_TIME) -rss_limit_mb=256 \
+	    -malloc_limit_mb=64 -print_final_stats=1 2>&1 | grep -E '^(#[0-9]+ +DONE|stat::|Done|==|SUMMARY|INFO: seed)' ; \
+	  test $${PIPESTATUS[0]} -eq 0 || exit 1; \
+	done
 
 # The full soak: 100,000 mixed commands through a pty under 1 % byte
 # corruption, 1 % dropped request and response frames, fragmented writes;

@@ -162,6 +162,10 @@ if ProcessInfo.processInfo.environment["RADIO_FUZZ"] != nil {
     package.targets.append(
         .executableTarget(name: "fuzz-codec", dependencies: ["RadioProtocol", "CFuzz"], path: "Tests/Fuzz/fuzz-codec",
                           swiftSettings: strict + [.unsafeFlags(["-parse-as-library"])]))
+    package.targets.append(
+        .executableTarget(name: "fuzz-firmware", dependencies: ["RadioFirmware", "RadioProtocol", "RadioSimulator", "CFuzz"],
+                          path: "Tests/Fuzz/fuzz-firmware",
+                          swiftSettings: strict + [.unsafeFlags(["-parse-as-library"])]))
 }
 
 // Benchmarks (package-benchmark) build only when asked, so that `make test`
