@@ -45,7 +45,7 @@ build: deps
 # A short lab session: radio-sim stands in for the radio on a real pty (so
 # the radio keeps its state between commands, as hardware would), and
 # radio-cli talks to it through the same termios code as /dev/ttyUSB0.
-run: build
+run: build firmware
 	@set -e; bin="$(BIN)"; \
 	echo "\$$ radio-cli info            # zero config: the embedded simulator (port 'sim')"; \
 	"$$bin/radio-cli" info; echo; \
@@ -70,7 +70,9 @@ run: build
 	echo; echo "\$$ radio-cli load --port $$url --clients 4 --rate 400 --duration 1   # one tool drives it..."; \
 	"$$bin/radio-cli" load --port $$url --clients 4 --rate 400 --duration 1 --quiet; \
 	wait $$mon; echo; echo "\$$ radio-cli monitor --port $$url --count 5   # ...while another watched, at the same time"; \
-	cat .build/monitor.out
+	cat .build/monitor.out; \
+	echo; echo "\$$ radio-cli info --port qemu   # the C reference firmware on an emulated Cortex-M3 (make firmware)"; \
+	"$$bin/radio-cli" info --port qemu
 
 vectors: deps
 	python3 scripts/vectors.py --check
@@ -232,7 +234,7 @@ soak: deps
 # The whole suite again under ThreadSanitizer, in its own build folder,
 # with fewer calls in the concurrency test and the fault tests' 300 ms
 # deadlines ×4 (a sanitized build on two shared cores is that much slower).
-tsan: deps
+tsan: deps firmware
 	TSAN_OPTIONS="suppressions=$(CURDIR)/scripts/tsan-suppressions.txt $${TSAN_OPTIONS:-}" \
 	RADIO_CONCURRENCY_PER_TASK=200 RADIO_DEADLINE_SCALE=4 \
 	  $(SWIFT) test --sanitize=thread --scratch-path .build-tsan

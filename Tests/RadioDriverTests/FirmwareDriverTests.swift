@@ -60,7 +60,12 @@ struct FirmwareDriverTests {
         var requests: [Request] = [.identify, .getState]
         requests += [-100, 300, -101, 301, 0, 205, .min, .max].map { .setPower(Power(deciDBm: $0)) }
         requests += [0, 1, 1024, 1025, 42, 256, .max].map { .setChannel($0) }
-        requests += [0, 5001, 5000, 10].map { .setTelemetryRate($0) }
+        // Not 5000 Hz here: QEMU's UART has no line rate, so the board would
+        // send 105 KB/s of telemetry, and a host that reads slower (a
+        // ThreadSanitizer build) keeps QEMU blocked in its write, with the
+        // next request unread. The 5000/5001 boundary is checked on the same
+        // C core in-process (FirmwareAgreementTests).
+        requests += [0, 5001, 100, 10].map { .setTelemetryRate($0) }
         requests += [0, 1, 16, 100, 249].map { n in .ping((0..<n).map { UInt8(truncatingIfNeeded: $0 &* 7) }) }
         requests.append(.getState)
         var errors = 0
