@@ -8,6 +8,18 @@ import RadioProtocol
 import Synchronization
 public import SystemPackage
 
+/// A radio served on a pty by this process: the Swift simulator
+/// (`PtySimulator`) or the firmware in QEMU (`FirmwareEmulator`).
+public protocol PtyServedRadio: Sendable {
+    /// The path a driver opens, as it would `/dev/ttyUSB0`.
+    var slavePath: String { get }
+    /// Stops serving and closes the pty; a client then reads EOF/EIO.
+    func stop()
+}
+
+extension PtySimulator: PtyServedRadio {}
+extension FirmwareEmulator: PtyServedRadio {}
+
 /// Why the emulated firmware did not start.
 public enum FirmwareEmulatorError: Error, Equatable, Sendable, CustomStringConvertible {
     case imageNotFound(String)

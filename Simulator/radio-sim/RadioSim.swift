@@ -111,7 +111,7 @@ struct RadioSim: ParsableCommand {
 
         var log = Logger(label: "radio-sim") { LineLogHandler(label: $0) }
         log.logLevel = verbose ? .info : .warning
-        var simulator: (any PluggedRadio)? = plugIn()
+        var simulator: (any PtyServedRadio)? = plugIn()
         log.info("serving on \(simulator?.slavePath ?? "?")",
                  metadata: firmware.map { ["firmware": "\($0)"] } ?? ["serial": "\(simulatorConfiguration.serialNumber)"])
         while true {
@@ -141,8 +141,8 @@ struct RadioSim: ParsableCommand {
 
     /// Opens a pty, serves on it (or boots the firmware on it), points the
     /// link at it and prints its path.
-    func plugIn() -> any PluggedRadio {
-        let simulator: any PluggedRadio
+    func plugIn() -> any PtyServedRadio {
+        let simulator: any PtyServedRadio
         if let firmware {
             var configuration = FirmwareEmulator.Configuration(image: firmware)
             configuration.emulator = qemu
@@ -183,12 +183,3 @@ struct RadioSim: ParsableCommand {
         Foundation.exit(status)
     }
 }
-
-/// What radio-sim serves: the Swift simulator, or the firmware in QEMU.
-protocol PluggedRadio {
-    var slavePath: String { get }
-    func stop()
-}
-
-extension PtySimulator: PluggedRadio {}
-extension FirmwareEmulator: PluggedRadio {}

@@ -112,23 +112,22 @@ public final class LoopTransport: RadioTransport {
 }
 
 
-/// `sim`: the simulator in this process behind a real pty, reached through
-/// the same termios code as hardware.
-public final class SimTransport: RadioTransport {
-    public let simulator: PtySimulator
+/// A radio this process serves behind a pty (the simulator, or the firmware
+/// in QEMU), reached through the same termios code as hardware; closing the
+/// transport stops the radio.
+public final class PtyRadioTransport<Radio: PtyServedRadio>: RadioTransport {
+    public let radio: Radio
     private let serial: SerialTransport
-    public var name: String { "sim (\(simulator.slavePath))" }
+    public let name: String
 
-    public init(configuration: SimulatorConfiguration, settings: SerialSettings) throws(RadioError) {
+    /// Opens the radio's pty; stops the radio if that fails.
+    public init(_ radio: Radio, name: String, settings: SerialSettings) throws(RadioError) {
+        self.radio = radio
+        self.name = name
         do {
-            simulator = try PtySimulator(configuration: configuration)
+            serial = try SerialTransport(path: radio.slavePath, settings: settings)
         } catch {
-            throw .system("starting the simulator", error)
-        }
-        do {
-            serial = try SerialTransport(path: simulator.slavePath, settings: settings)
-        } catch {
-            simulator.stop()
+            radio.stop()
             throw error
         }
     }
@@ -145,6 +144,23 @@ public final class SimTransport: RadioTransport {
     public func interrupt() { serial.interrupt() }
     public func close() {
         serial.close()
-        simulator.stop()
+        radio.stop()
     }
+}
+
+/// `sim`: the simulator in this process behind a real pty.
+public typealias SimTransport = PtyRadioTransport<PtySimulator>
+
+extension PtyRadioTransport where Radio == PtySimulator {
+    public convenience init(configuration: SimulatorConfiguration, settings: SerialSettings) throws(RadioError) {
+        let simulator: PtySimulator
+        do {
+            simulator = try PtySimulator(configuration: configuration)
+        } catch {
+            throw .system("starting the simulator", error)
+        }
+        try self.init(simulator, name: "sim (\(simulator.slavePath))", settings: settings)
+    }
+
+    public var simulator: PtySimulator { radio }
 }

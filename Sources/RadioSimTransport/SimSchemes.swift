@@ -92,13 +92,12 @@ public struct FirmwareScheme: PortScheme {
     }
 }
 
-/// The firmware in QEMU and a serial transport on its pty.
-public final class FirmwareTransport: RadioTransport {
-    public let emulator: FirmwareEmulator
-    private let serial: SerialTransport
-    public var name: String { "qemu:\(emulator.configuration.image) (\(emulator.slavePath))" }
+/// `qemu://`: the firmware in QEMU, on its pty.
+public typealias FirmwareTransport = PtyRadioTransport<FirmwareEmulator>
 
-    public init(configuration: FirmwareEmulator.Configuration, settings: SerialSettings) throws(RadioError) {
+extension PtyRadioTransport where Radio == FirmwareEmulator {
+    public convenience init(configuration: FirmwareEmulator.Configuration, settings: SerialSettings) throws(RadioError) {
+        let emulator: FirmwareEmulator
         do {
             emulator = try FirmwareEmulator(configuration)
         } catch {
@@ -109,22 +108,6 @@ public final class FirmwareTransport: RadioTransport {
             case .emulatorExited, .noAnswer: throw .disconnected(error.description)
             }
         }
-        do {
-            serial = try SerialTransport(path: emulator.slavePath, settings: settings)
-        } catch {
-            emulator.stop()
-            throw error
-        }
-    }
-
-    public func send(_ bytes: UnsafeRawBufferPointer, deadline: @autoclosure () -> ContinuousClock.Instant) throws(RadioError) {
-        try serial.send(bytes, deadline: deadline())
-    }
-    public func waitForInput(timeout: Duration) throws(RadioError) { try serial.waitForInput(timeout: timeout) }
-    public func read(into buffer: UnsafeMutableRawBufferPointer) throws(RadioError) -> Int { try serial.read(into: buffer) }
-    public func interrupt() { serial.interrupt() }
-    public func close() {
-        serial.close()
-        emulator.stop()
+        try self.init(emulator, name: "qemu:\(configuration.image) (\(emulator.slavePath))", settings: settings)
     }
 }
