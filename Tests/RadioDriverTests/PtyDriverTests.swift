@@ -123,7 +123,11 @@ struct PtyDriverTests {
 
     @Test func hangUpMidCallFailsWithDisconnected() async throws {
         let options = RadioClient.Options(timeout: .seconds(5))
-        try await withPtyRadio(options: options) { sim, radio in
+        // A serial number of its own: once this pty closes, a test running
+        // alongside may get the same /dev/pts number for its radio, and the
+        // client, which reopens a tty path that comes back, must see that
+        // it is not this radio (the reopen's Identify check) and stay away.
+        try await withPtyRadio({ $0.serialNumber = "HANGUP-1" }, options: options) { sim, radio in
             _ = try await radio.identify()
             sim.freeze()
             async let pending = expectRadioError { () async throws(RadioError) in try await radio.state() }
