@@ -61,7 +61,9 @@ struct PtyDriverTests {
     }
 
     @Test func concurrentCallersEachGetTheirOwnReply() async throws {
-        try await withPtyRadio({ $0.telemetryHz = 50 }, options: RadioClient.Options(timeout: .seconds(10))) { _, radio in
+        let serial = "CONCURRENT-1"
+        try await withPtyRadio({ $0.telemetryHz = 50; $0.serialNumber = serial },
+                               options: RadioClient.Options(timeout: .seconds(10))) { _, radio in
             let tasks = 32, perTask = 200
             let mismatches = try await withThrowingTaskGroup(of: Int.self) { group in
                 for t in 0..<tasks {
@@ -81,7 +83,7 @@ struct PtyDriverTests {
                                 let power = Power(deciDBm: Int16(-100 + (t * 7 + i) % 400))
                                 if try await radio.setPower(power) != power { wrong += 1 }
                             default:
-                                if try await radio.identify().serialNumber != SimulatorConfiguration().serialNumber { wrong += 1 }
+                                if try await radio.identify().serialNumber != serial { wrong += 1 }
                             }
                         }
                         return wrong
@@ -123,11 +125,9 @@ struct PtyDriverTests {
 
     @Test func hangUpMidCallFailsWithDisconnected() async throws {
         let options = RadioClient.Options(timeout: .seconds(5))
-        // A serial number of its own: once this pty closes, a test running
-        // alongside may get the same /dev/pts number for its radio, and the
-        // client, which reopens a tty path that comes back, must see that
-        // it is not this radio (the reopen's Identify check) and stay away.
-        try await withPtyRadio({ $0.serialNumber = "HANGUP-1" }, options: options) { sim, radio in
+        // withPtyRadio's own serial number keeps a reused /dev/pts number
+        // from being taken for this radio after it stops.
+        try await withPtyRadio(options: options) { sim, radio in
             _ = try await radio.identify()
             sim.freeze()
             async let pending = expectRadioError { () async throws(RadioError) in try await radio.state() }

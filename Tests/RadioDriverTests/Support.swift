@@ -2,12 +2,20 @@ import RadioDriver
 import RadioProtocol
 import RadioSimTransport
 import RadioSimulator
+import Synchronization
 import Testing
+
+/// Numbers the simulators `withPtyRadio` starts.
+private let ptyRadioCount = Atomic<Int>(0)
 
 /// A simulator on a real pty in this process, and a client on its slave
 /// through the termios transport, as with hardware. Unless a test passes
 /// its own options, calls get a 10 s deadline: tests that are not about
 /// deadlines must not fail because a sanitized, parallel run is slow.
+/// Each simulator has a serial number of its own (PTY-1, PTY-2, ...): once
+/// a test stops its simulator, a test running alongside may get the same
+/// /dev/pts number, and the client, which reopens a tty path that comes
+/// back, must see by the reopen's Identify check that it is another radio.
 func withPtyRadio<T>(
     _ configure: (inout SimulatorConfiguration) -> Void = { _ in },
     options: RadioClient.Options = RadioClient.Options(timeout: .seconds(10)),
@@ -15,6 +23,7 @@ func withPtyRadio<T>(
 ) async throws -> T {
     var config = SimulatorConfiguration()
     config.telemetryHz = 0
+    config.serialNumber = "PTY-\(ptyRadioCount.add(1, ordering: .relaxed).newValue)"
     configure(&config)
     let sim = try PtySimulator(configuration: config)
     defer { sim.stop() }
