@@ -73,7 +73,8 @@ public final class FirmwareEmulator: Sendable {
     public init(_ configuration: Configuration) throws(FirmwareEmulatorError) {
         self.configuration = configuration
         guard access(configuration.image, R_OK) == 0 else { throw .imageNotFound(configuration.image) }
-        guard FileManager.default.contents(atPath: configuration.image)?.prefix(4) == Data([0x7F, 0x45, 0x4C, 0x46]) else {
+        let magic = FileHandle(forReadingAtPath: configuration.image).flatMap { try? $0.read(upToCount: 4) }
+        guard magic == Data([0x7F, 0x45, 0x4C, 0x46]) else {
             throw .notAnELFImage(configuration.image)
         }
         do {
@@ -154,13 +155,6 @@ public final class FirmwareEmulator: Sendable {
         guard n > 0 else { return "" }
         let text = String(decoding: bytes[..<n], as: UTF8.self)
         return text.split(whereSeparator: \.isNewline).last.map(String.init) ?? ""
-    }
-
-    /// True while QEMU runs.
-    public var isRunning: Bool {
-        guard !stopped.load(ordering: .relaxed) else { return false }
-        var status: Int32 = 0
-        return waitpid(processID, &status, WNOHANG) == 0
     }
 
     /// Ends QEMU (SIGTERM, then SIGKILL after a second: a QEMU blocked on a

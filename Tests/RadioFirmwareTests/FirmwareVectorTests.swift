@@ -16,18 +16,7 @@ private func loadVectorFile() -> [String: Any] {
 
 private func cases(_ group: String) -> [[String: Any]] { loadVectorFile()[group] as? [[String: Any]] ?? [] }
 
-private func bytes(_ any: Any?) -> [UInt8] {
-    guard let text = any as? String, text.count % 2 == 0 else { return [] }
-    var out: [UInt8] = []
-    var index = text.startIndex
-    while index < text.endIndex {
-        let next = text.index(index, offsetBy: 2)
-        guard let byte = UInt8(text[index..<next], radix: 16) else { return [] }
-        out.append(byte)
-        index = next
-    }
-    return out
-}
+private func bytes(_ any: Any?) -> [UInt8] { (any as? String).flatMap { bytes(fromHex: $0) } ?? [] }
 
 /// The raw frame a vector's "frame" object describes (without the CRC).
 private func rawHeaderAndPayload(_ any: Any?) -> [UInt8] {
