@@ -53,10 +53,10 @@ let package = Package(
                                                 .product(name: "Logging", package: "swift-log")],
                 swiftSettings: strict),
 
-        // libudev (Debian: libudev-dev), radios found and watched through it,
-        // and the `udev://?serial=` port scheme.
+        // libudev (Debian: libudev-dev): serial ports and radios found and
+        // watched through it, Identify probes, and the `udev://?serial=` scheme.
         .systemLibrary(name: "CUdev", pkgConfig: "libudev", providers: [.apt(["libudev-dev"])]),
-        .target(name: "RadioDiscovery", dependencies: ["CUdev", "RadioDriver", "RadioIO",
+        .target(name: "RadioDiscovery", dependencies: ["CUdev", "RadioDriver", "RadioProtocol", "RadioIO", "Locking",
                                                        .product(name: "SystemPackage", package: "swift-system")],
                 swiftSettings: strict),
 

@@ -1,5 +1,6 @@
 internal import CUdev
 import Foundation
+import RadioDriver
 import RadioIO
 import Synchronization
 import SystemPackage
@@ -33,41 +34,82 @@ public struct AdapterID: Hashable, Sendable {
     }
 }
 
-/// A radio's tty as udev describes it.
-public struct AttachedRadio: Hashable, Sendable, Codable {
+/// A serial port as udev describes it: a tty with a device behind it (a
+/// USB-serial adapter, a CDC-ACM board, a UART on the mainboard or SoC).
+/// Ptys, virtual consoles and the unused placeholders the 8250 driver makes
+/// (ttyS0..31 with no UART) are not ports and never listed.
+public struct AttachedPort: Hashable, Sendable, Codable {
     /// The kernel's name for it, such as /dev/ttyUSB0: changes with every replug.
     public var devnode: String
+    /// Every symlink udev made for it (/dev/serial/by-id/..., /dev/radio/...), sorted.
+    public var links: [String]
     /// /dev/radio/<serial> when the udev rules are installed.
     public var stableLink: String?
-    public var syspath: String
-    /// USB vendor and product IDs, 4 hex digits.
-    public var vendorID: String
-    public var productID: String
+    /// The sysfs path; nil for a tty udev does not know (a pty named on the command line).
+    public var syspath: String?
+    /// The bus of the device behind the tty: usb, platform, pnp, pci, amba, ...
+    public var bus: String?
+    /// USB vendor and product IDs, 4 hex digits; nil when not on USB.
+    public var vendorID: String?
+    public var productID: String?
     public var serialNumber: String?
     public var manufacturer: String?
     public var product: String?
-    /// The kernel driver of the serial port (ftdi_sio, cp210x, cdc_acm, ...).
+    /// The kernel driver of the serial port (ftdi_sio, cp210x, ch341, cdc_acm, serial8250, ...).
     public var driver: String?
     /// The FTDI latency timer in milliseconds, where the driver has one.
     public var latencyTimerMillis: Int?
     /// True when the udev rules tagged it (ID_RADIO=1).
     public var tagged: Bool
+    /// True when it is a radio by the adapter table or the udev rules.
+    public var knownRadio: Bool
+
+    /// A tty udev does not describe (a pty): its path, nothing else known.
+    public init(unknownTTY path: String) {
+        self.init(devnode: path, links: [], stableLink: nil, syspath: nil, bus: nil, vendorID: nil, productID: nil,
+                  serialNumber: nil, manufacturer: nil, product: nil, driver: nil, latencyTimerMillis: nil,
+                  tagged: false, knownRadio: false)
+    }
+
+    init(devnode: String, links: [String], stableLink: String?, syspath: String?, bus: String?, vendorID: String?,
+         productID: String?, serialNumber: String?, manufacturer: String?, product: String?, driver: String?,
+         latencyTimerMillis: Int?, tagged: Bool, knownRadio: Bool) {
+        self.devnode = devnode
+        self.links = links
+        self.stableLink = stableLink
+        self.syspath = syspath
+        self.bus = bus
+        self.vendorID = vendorID
+        self.productID = productID
+        self.serialNumber = serialNumber
+        self.manufacturer = manufacturer
+        self.product = product
+        self.driver = driver
+        self.latencyTimerMillis = latencyTimerMillis
+        self.tagged = tagged
+        self.knownRadio = knownRadio
+    }
 
     /// What to open: the stable name when there is one.
     public var path: String { stableLink ?? devnode }
 
+    /// The latency timer slows every round trip to at least its value.
+    public var latencyTimerIsSlow: Bool { (latencyTimerMillis ?? 0) > 1 }
+
     enum CodingKeys: String, CodingKey {
-        case devnode, stableLink = "stable_link", syspath, vendorID = "vendor_id", productID = "product_id"
+        case devnode, links, stableLink = "stable_link", syspath, bus, vendorID = "vendor_id", productID = "product_id"
         case serialNumber = "serial", manufacturer, product, driver
-        case latencyTimerMillis = "latency_timer_ms", tagged
+        case latencyTimerMillis = "latency_timer_ms", tagged, knownRadio = "known_radio"
     }
 
     /// Every key, null where unknown: a stable shape for jq and scripts.
     public func encode(to encoder: any Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encode(devnode, forKey: .devnode)
+        try c.encode(links, forKey: .links)
         try c.encode(stableLink, forKey: .stableLink)
         try c.encode(syspath, forKey: .syspath)
+        try c.encode(bus, forKey: .bus)
         try c.encode(vendorID, forKey: .vendorID)
         try c.encode(productID, forKey: .productID)
         try c.encode(serialNumber, forKey: .serialNumber)
@@ -76,13 +118,14 @@ public struct AttachedRadio: Hashable, Sendable, Codable {
         try c.encode(driver, forKey: .driver)
         try c.encode(latencyTimerMillis, forKey: .latencyTimerMillis)
         try c.encode(tagged, forKey: .tagged)
+        try c.encode(knownRadio, forKey: .knownRadio)
     }
 }
 
 /// A change in what is attached.
 public enum HotplugEvent: Hashable, Sendable {
-    /// A radio appeared (or was re-tagged by udev).
-    case added(AttachedRadio)
+    /// A port appeared (or was re-tagged by udev).
+    case added(AttachedPort)
     /// A tty went away. Its USB parents are gone by then, so only what udev
     /// remembered of it is known: its devnode, and its serial number when
     /// the rules had tagged it.
@@ -94,11 +137,18 @@ public struct DiscoveryError: Error, CustomStringConvertible, Sendable {
     init(_ description: String) { self.description = description }
 }
 
-/// Radios attached by USB, found and watched through libudev.
+/// Serial ports and the radios among them, found and watched through libudev.
 public enum RadioDiscovery {
-    /// The attached radios: tty devices whose USB device matches `table`, or
-    /// that the udev rules tagged ID_RADIO=1. Sorted by devnode.
-    public static func attachedRadios(table: [AdapterID] = AdapterID.known) throws(DiscoveryError) -> [AttachedRadio] {
+    /// Which ports a listing or a watch reports.
+    public enum Scope: Sendable {
+        /// Radios only: the adapter table or the udev rules say so.
+        case radios
+        /// Every serial port with a device behind it.
+        case all
+    }
+
+    /// The serial ports in `scope`, sorted by devnode.
+    public static func ports(_ scope: Scope, table: [AdapterID] = AdapterID.known) throws(DiscoveryError) -> [AttachedPort] {
         let udev = try Udev()
         guard let enumerate = udev_enumerate_new(udev.handle) else { throw DiscoveryError("udev_enumerate_new failed") }
         defer { udev_enumerate_unref(enumerate) }
@@ -106,51 +156,73 @@ public enum RadioDiscovery {
         guard udev_enumerate_scan_devices(enumerate) >= 0 else {
             throw DiscoveryError("cannot scan udev's tty devices (is /sys mounted?)")
         }
-        var radios: [AttachedRadio] = []
+        var ports: [AttachedPort] = []
         var entry = udev_enumerate_get_list_entry(enumerate)
         while let e = entry {
             defer { entry = udev_list_entry_get_next(e) }
             guard let syspath = udev_list_entry_get_name(e),
                   let device = udev_device_new_from_syspath(udev.handle, syspath) else { continue }
             defer { udev_device_unref(device) }
-            if let radio = radio(from: device, table: table) { radios.append(radio) }
+            if let port = port(from: device, table: table), scope == .all || port.knownRadio { ports.append(port) }
         }
-        return radios.sorted { $0.devnode < $1.devnode }
+        return ports.sorted { $0.devnode < $1.devnode }
+    }
+
+    /// The attached radios: tty devices whose USB device matches `table`, or
+    /// that the udev rules tagged ID_RADIO=1. Sorted by devnode.
+    public static func attachedRadios(table: [AdapterID] = AdapterID.known) throws(DiscoveryError) -> [AttachedPort] {
+        try ports(.radios, table: table)
     }
 
     /// The radio with this USB serial number, if one is attached.
-    public static func radio(serialNumber: String, table: [AdapterID] = AdapterID.known) throws(DiscoveryError) -> AttachedRadio? {
+    public static func radio(serialNumber: String, table: [AdapterID] = AdapterID.known) throws(DiscoveryError) -> AttachedPort? {
         try attachedRadios(table: table).first { $0.serialNumber == serialNumber }
     }
 
-    /// Radios arriving and leaving, from a udev monitor (netlink). The
-    /// stream ends when the consuming task is cancelled or the stream dropped.
-    public static func hotplugEvents(table: [AdapterID] = AdapterID.known) throws(DiscoveryError) -> AsyncStream<HotplugEvent> {
-        let monitor = try HotplugMonitor(table: table)
+    /// Ports in `scope` arriving and leaving, from a udev monitor (netlink).
+    /// The stream ends when the consuming task is cancelled or the stream dropped.
+    public static func hotplugEvents(_ scope: Scope = .radios,
+                                     table: [AdapterID] = AdapterID.known) throws(DiscoveryError) -> AsyncStream<HotplugEvent> {
+        let monitor = try HotplugMonitor(scope: scope, table: table)
         return AsyncStream { continuation in
             continuation.onTermination = { _ in monitor.stop() }
             monitor.start { continuation.yield($0) } finished: { continuation.finish() }
         }
     }
 
-    static func radio(from device: OpaquePointer, table: [AdapterID]) -> AttachedRadio? {
+    /// The port behind a udev tty device; nil for a tty with no device
+    /// behind it (pty, virtual console) or an 8250 placeholder with no UART.
+    static func port(from device: OpaquePointer, table: [AdapterID]) -> AttachedPort? {
         guard let devnode = string(udev_device_get_devnode(device)),
-              let syspath = string(udev_device_get_syspath(device)) else { return nil }
+              let syspath = string(udev_device_get_syspath(device)),
+              var parent = udev_device_get_parent(device) else { return nil }
+        // Kernels since 6.5 put serial-base devices (ctrl, port) between a
+        // UART's tty and the device the UART is on: look past them.
+        while string(udev_device_get_subsystem(parent)) == "serial-base", let up = udev_device_get_parent(parent) {
+            parent = up
+        }
+        // The 8250 driver registers ttyS0..31 whether or not a UART is there;
+        // `type` 0 (PORT_UNKNOWN) is one that is not.
+        if attribute(device, "type") == "0" { return nil }
         let tagged = property(device, "ID_RADIO") == "1"
-        guard let usb = udev_device_get_parent_with_subsystem_devtype(device, "usb", "usb_device"),
-              let vendorText = attribute(usb, "idVendor"), let productText = attribute(usb, "idProduct"),
-              let vendor = UInt16(vendorText, radix: 16), let product = UInt16(productText, radix: 16)
-        else { return nil }
-        let productString = attribute(usb, "product")
-        guard tagged || table.contains(where: { $0.matches(vendor: vendor, product: product, productString: productString) })
-        else { return nil }
 
-        // The port device between the tty and the USB interface carries the
-        // driver and, for FTDI, the latency timer.
+        let usb = udev_device_get_parent_with_subsystem_devtype(device, "usb", "usb_device")
+        let vendorText = usb.flatMap { attribute($0, "idVendor") }
+        let productText = usb.flatMap { attribute($0, "idProduct") }
+        let productString = usb.flatMap { attribute($0, "product") }
+        var known = tagged
+        if !known, let vendorText, let productText,
+           let vendor = UInt16(vendorText, radix: 16), let product = UInt16(productText, radix: 16) {
+            known = table.contains { $0.matches(vendor: vendor, product: product, productString: productString) }
+        }
+
+        // The driver is the USB interface's (the module: ch341, not the port
+        // driver's ch341-uart); the port device between the tty and the
+        // interface carries the latency timer (FTDI).
         let port = udev_device_get_parent_with_subsystem_devtype(device, "usb-serial", nil)
         let interface = udev_device_get_parent_with_subsystem_devtype(device, "usb", "usb_interface")
-        let driver = port.flatMap { string(udev_device_get_driver($0)) ?? property($0, "DRIVER") }
-            ?? interface.flatMap { string(udev_device_get_driver($0)) ?? property($0, "DRIVER") }
+        let driver = [interface, port, parent].lazy.compactMap { $0 }
+            .compactMap { string(udev_device_get_driver($0)) ?? property($0, "DRIVER") }.first
         let latency = port.flatMap { attribute($0, "latency_timer") }.flatMap { Int($0) }
 
         var links: [String] = []
@@ -162,12 +234,14 @@ public enum RadioDiscovery {
         if links.isEmpty, let devlinks = property(device, "DEVLINKS") {
             links = devlinks.split(separator: " ").map(String.init)
         }
-        return AttachedRadio(
-            devnode: devnode, stableLink: links.sorted().first { $0.hasPrefix("/dev/radio/") }, syspath: syspath,
+        links.sort()
+        return AttachedPort(
+            devnode: devnode, links: links, stableLink: links.first { $0.hasPrefix("/dev/radio/") }, syspath: syspath,
+            bus: usb != nil ? "usb" : string(udev_device_get_subsystem(parent)),
             vendorID: vendorText, productID: productText,
-            serialNumber: attribute(usb, "serial") ?? property(device, "ID_RADIO_SERIAL"),
-            manufacturer: attribute(usb, "manufacturer"), product: productString,
-            driver: driver, latencyTimerMillis: latency, tagged: tagged)
+            serialNumber: usb.flatMap { attribute($0, "serial") } ?? property(device, "ID_RADIO_SERIAL"),
+            manufacturer: usb.flatMap { attribute($0, "manufacturer") }, product: productString,
+            driver: driver, latencyTimerMillis: latency, tagged: tagged, knownRadio: known)
     }
 
     static func string(_ p: UnsafePointer<CChar>?) -> String? { p.map { String(cString: $0) } }
@@ -207,19 +281,21 @@ final class HotplugMonitor: @unchecked Sendable {
     private let udev: Udev
     private let monitor: OpaquePointer
     private let table: [AdapterID]
+    private let scope: RadioDiscovery.Scope
     private let wake: WakeEvent
     private let stopped = Atomic<Bool>(false)
-    /// Radios seen (devnode → serial number), so that a removal, whose USB
+    /// Ports seen (devnode → serial number), so that a removal, whose USB
     /// parents are gone, can still be recognised and named.
     private var known: [String: String?] = [:]
 
-    init(table: [AdapterID]) throws(DiscoveryError) {
+    init(scope: RadioDiscovery.Scope, table: [AdapterID]) throws(DiscoveryError) {
         udev = try Udev()
         guard let m = udev_monitor_new_from_netlink(udev.handle, "udev") else {
             throw DiscoveryError("cannot open a udev monitor (netlink)")
         }
         monitor = m
         self.table = table
+        self.scope = scope
         guard udev_monitor_filter_add_match_subsystem_devtype(m, "tty", nil) >= 0,
               udev_monitor_enable_receiving(m) >= 0,
               let wake = try? WakeEvent() else {
@@ -227,8 +303,8 @@ final class HotplugMonitor: @unchecked Sendable {
             throw DiscoveryError("cannot start the udev monitor: \(String(cString: strerror(errno)))")
         }
         self.wake = wake
-        // Radios already attached, so that their removal is recognised.
-        for radio in (try? RadioDiscovery.attachedRadios(table: table)) ?? [] { known[radio.devnode] = radio.serialNumber }
+        // Ports already attached, so that their removal is recognised.
+        for port in (try? RadioDiscovery.ports(scope, table: table)) ?? [] { known[port.devnode] = port.serialNumber }
     }
 
     deinit {
@@ -266,9 +342,9 @@ final class HotplugMonitor: @unchecked Sendable {
             defer { udev_device_unref(device) }
             switch RadioDiscovery.string(udev_device_get_action(device)) {
             case "add", "change", "bind":
-                if let radio = RadioDiscovery.radio(from: device, table: table) {
-                    known[radio.devnode] = radio.serialNumber
-                    yield(.added(radio))
+                if let port = RadioDiscovery.port(from: device, table: table), scope == .all || port.knownRadio {
+                    known[port.devnode] = port.serialNumber
+                    yield(.added(port))
                 }
             case "remove":
                 guard let devnode = RadioDiscovery.string(udev_device_get_devnode(device)) else { continue }
@@ -300,19 +376,26 @@ extension RadioDiscovery {
 
     /// The kernel's name for the tty at `path`, a symlink followed.
     static func ttyName(_ path: String) -> String {
-        var target = path
-        if let resolved = realpath(path, nil) {
-            target = String(cString: resolved)
-            free(resolved)
-        }
+        let target = PortUsers.resolved(path)
         return target.split(separator: "/").last.map(String.init) ?? target
     }
 
     /// A one-line warning when a latency timer above 1 ms slows every round
     /// trip, with the fix; nil when there is nothing to say.
     public static func latencyWarning(forTTY path: String) -> String? {
-        guard let ms = latencyTimer(forTTY: path), ms > 1 else { return nil }
-        let sysname = ttyName(path)
+        guard let ms = latencyTimer(forTTY: path) else { return nil }
+        return latencyWarning(path: path, sysname: ttyName(path), milliseconds: ms)
+    }
+
+    /// The same for a listed port, from what the listing read.
+    public static func latencyWarning(for port: AttachedPort) -> String? {
+        guard let ms = port.latencyTimerMillis, let syspath = port.syspath,
+              let sysname = syspath.split(separator: "/").last else { return nil }
+        return latencyWarning(path: port.devnode, sysname: String(sysname), milliseconds: ms)
+    }
+
+    static func latencyWarning(path: String, sysname: String, milliseconds ms: Int) -> String? {
+        guard ms > 1 else { return nil }
         return "\(path) has a \(ms) ms latency timer, so every round trip takes at least \(ms) ms; "
             + "fix: make install-udev (sets 1 ms), or now: echo 1 | sudo tee /sys/bus/usb-serial/devices/\(sysname)/latency_timer"
     }

@@ -1,7 +1,8 @@
 public import RadioDriver
 
-/// `udev://?serial=A1B2C3`: the attached radio with that USB serial number,
-/// wherever it is plugged in. Reopened by serial number after an unplug; a
+/// `udev://?serial=A1B2C3`: the attached radio with that serial number (its
+/// USB adapter's, or the one it answers Identify with), wherever it is
+/// plugged in. Reopened by serial number after an unplug; a
 /// udev hotplug monitor wakes the wait the moment a radio arrives.
 public struct UdevScheme: PortScheme {
     public static let name = "udev"
@@ -14,7 +15,7 @@ public struct UdevScheme: PortScheme {
     public init(body: String, query: inout PortQuery, settings: SerialSettings) throws(RadioError) {
         try PortQuery.expectEmpty(body, scheme: UdevScheme.name, text: query.text)
         guard let serial = query.take("serial") else {
-            throw .invalidPort("udev:// needs a serial number, as in udev://?serial=A1B2C3 (radio-cli list shows them)")
+            throw .invalidPort("udev:// needs a serial number, as in udev://?serial=A1B2C3 (radio-cli list --all --probe shows them)")
         }
         self.serial = serial
         self.settings = try query.lineSettings(settings)
@@ -24,11 +25,11 @@ public struct UdevScheme: PortScheme {
     public func open(timeout: Duration) throws(RadioError) -> any RadioTransport {
         let serial = serial, settings = settings
         let open = { @Sendable (_: ContinuousClock.Instant) throws(RadioError) -> any RadioTransport in
-            try SerialTransport(path: try UdevScheme.resolve(serial: serial), settings: settings)
+            try SerialTransport(path: try UdevScheme.resolve(serial: serial, settings: settings), settings: settings)
         }
         if !reconnect { return try open(.now + timeout) }
         return try ReconnectingTransport(name: "udev://?serial=\(serial)", timeout: timeout, arrivals: {
-            guard let events = try? RadioDiscovery.hotplugEvents() else { return nil }
+            guard let events = try? RadioDiscovery.hotplugEvents(.all) else { return nil }
             return AsyncStream { continuation in
                 let task = Task {
                     for await event in events { if case .added = event { continuation.yield(()) } }
@@ -39,20 +40,33 @@ public struct UdevScheme: PortScheme {
         }, open: open)
     }
 
-    /// The tty of the attached radio with this USB serial number.
-    static func resolve(serial: String) throws(RadioError) -> String {
-        let radio: AttachedRadio?
+    /// The tty of the radio with this serial number: first a port whose USB
+    /// serial number it is (a known radio before any other port), then,
+    /// when none is, the free port whose radio answers Identify with it.
+    /// The second step writes one Identify to every serial port that no
+    /// other process holds (`PortProbe`), as `radio-cli list --all --probe` does.
+    static func resolve(serial: String, settings: SerialSettings = SerialSettings()) throws(RadioError) -> String {
+        let ports: [AttachedPort]
         do {
-            radio = try RadioDiscovery.radio(serialNumber: serial)
+            ports = try RadioDiscovery.ports(.all)
         } catch {
             throw .notFound("udev://?serial=\(serial) (\(error.description))")
         }
-        guard let radio else {
-            throw .notFound("udev://?serial=\(serial): no attached radio has that serial number (radio-cli list shows what is attached)")
-        }
-        return radio.path
+        if let port = byUSBSerial(serial, in: ports) { return port.path }
+        let results = PortProbe.probe(paths: ports.map(\.path), settings: settings)
+        if let port = ports.first(where: { results[$0.path]?.identity?.serialNumber == serial }) { return port.path }
+        throw .notFound("udev://?serial=\(serial): no attached port has that USB serial number, and no free port's radio "
+                        + "answered Identify with it (radio-cli list --all --probe shows what is attached)")
+    }
+
+    static func byUSBSerial(_ serial: String, in ports: [AttachedPort]) -> AttachedPort? {
+        ports.first { $0.knownRadio && $0.serialNumber == serial } ?? ports.first { $0.serialNumber == serial }
     }
 
     public var baud: Int? { settings.baud }
-    public func devicePath() -> String? { (try? RadioDiscovery.radio(serialNumber: serial))?.map(\.devnode) }
+    /// The tty by USB serial number only: this is asked for warnings, and
+    /// must not write to ports.
+    public func devicePath() -> String? {
+        (try? RadioDiscovery.ports(.all)).flatMap { UdevScheme.byUSBSerial(serial, in: $0) }?.devnode
+    }
 }

@@ -12,6 +12,15 @@ public enum IdentityProbe {
 
     public static func identify(_ transport: any RadioTransport,
                                 timeout: Duration = .milliseconds(500)) throws(RadioError) -> Identity {
+        var received = 0
+        return try identify(transport, timeout: timeout, bytesReceived: &received)
+    }
+
+    /// The same, counting in `bytesReceived` every byte the port gave, so
+    /// that a caller can tell a silent port from one that talks in some
+    /// other protocol (or at another baud rate).
+    public static func identify(_ transport: any RadioTransport, timeout: Duration,
+                                bytesReceived: inout Int) throws(RadioError) -> Identity {
         let clock = ContinuousClock()
         let deadline = clock.now + timeout
         // A lone delimiter first ends any line noise in the radio's decoder.
@@ -30,6 +39,7 @@ public enum IdentityProbe {
             for _ in 0..<16 {
                 let n = try transport.read(into: buffer)
                 if n == 0 { break }
+                bytesReceived += n
                 var found: Identity?
                 decoder.feedViews(UnsafeRawBufferPointer(rebasing: buffer[0..<n])) { event, _ in
                     guard found == nil, case .frame(let frame) = event, frame.sequence == sequence,

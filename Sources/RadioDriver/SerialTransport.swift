@@ -27,11 +27,17 @@ public final class SerialTransport: RadioTransport {
     /// Held for a whole frame so frames from concurrent callers never
     /// interleave; the state counts the bytes written.
     private let writer = Locked<Int>(0)
+    /// The line settings found at open, put back at close (`restoringSettings`).
+    private let saved: termios?
 
     /// Bytes written to the port since it opened.
     public var bytesWritten: Int { writer.withLock { $0 } }
 
-    public init(path: String, settings: SerialSettings = SerialSettings()) throws(RadioError) {
+    /// With `restoringSettings`, the tty's termios as found at open is put
+    /// back at close, so that a look at a port (a probe) leaves its line
+    /// settings as they were.
+    public init(path: String, settings: SerialSettings = SerialSettings(),
+                restoringSettings: Bool = false) throws(RadioError) {
         name = path
         let port: SerialPort
         do {
@@ -45,17 +51,24 @@ public final class SerialTransport: RadioTransport {
             try? port.close()
             throw error == .wouldBlock ? .busy(path) : .system("flock \(path)", error)
         }
+        let found: termios
         do {
-            _ = try port.attributes()
+            found = try port.attributes()
         } catch {
             try? port.close()
             throw error == .inappropriateIOCTLForDevice ? .notATerminal(path) : .system("tcgetattr \(path)", error)
         }
         do {
-            try port.setExclusive(true)
+            do {
+                try port.setExclusive(true)
+            } catch where SerialTransport.lacksExclusiveMode(error) {
+                // A tty emulation without TIOCEXCL (umockdev's, which the
+                // discovery tests run under) still has the flock above.
+            }
             try port.configure(baud: settings.baud, hardwareFlowControl: settings.hardwareFlowControl)
             try port.flush(.both)
         } catch {
+            try? port.setAttributes(found)
             try? port.setExclusive(false)
             try? port.close()
             if error == .invalidArgument { throw .unsupportedBaudRate(settings.baud, path) }
@@ -64,11 +77,19 @@ public final class SerialTransport: RadioTransport {
         do {
             wake = try WakeEvent()
         } catch {
+            try? port.setAttributes(found)
             try? port.setExclusive(false)
             try? port.close()
             throw .system("eventfd", error)
         }
         self.port = port
+        saved = restoringSettings ? found : nil
+    }
+
+    /// TIOCEXCL refused as unknown (ENOTTY, EINVAL), or failed without
+    /// saying why (errno 0).
+    static func lacksExclusiveMode(_ error: Errno) -> Bool {
+        error == .inappropriateIOCTLForDevice || error == .invalidArgument || error.rawValue == 0
     }
 
     static func openError(_ error: Errno, path: String) -> RadioError {
@@ -138,6 +159,7 @@ public final class SerialTransport: RadioTransport {
     public func close() {
         writer.withLock { _ in
             try? port.flush(.output)
+            if let saved { try? port.setAttributes(saved) }
             try? port.setExclusive(false)
             try? port.close()
         }

@@ -162,21 +162,109 @@ struct MonitorEventJSON: Encodable {
     var reason: String?
 }
 
-/// `list --json --watch`: one event per line.
+/// A port as `list --json` prints it: the port's keys (every one, null
+/// where unknown), `held_by` (the other processes that have it open or
+/// locked) and, with --probe, `probe`.
+struct PortEntry: Encodable {
+    let port: AttachedPort
+    let holders: [PortHolder]
+    let probe: ProbeResult?
+
+    enum CodingKeys: String, CodingKey { case heldBy = "held_by", probe }
+    func encode(to encoder: any Encoder) throws {
+        try port.encode(to: encoder)
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(holders.map(HolderJSON.init), forKey: .heldBy)
+        try c.encodeIfPresent(probe.map(ProbeJSON.init), forKey: .probe)
+    }
+}
+
+struct HolderJSON: Encodable {
+    let pid: Int32
+    let command: String?
+    let how: String
+    init(_ h: PortHolder) {
+        pid = h.pid
+        command = h.command
+        how = h.how
+    }
+    enum CodingKeys: String, CodingKey { case pid, command, how }
+    func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(pid, forKey: .pid)
+        try c.encode(command, forKey: .command)
+        try c.encode(how, forKey: .how)
+    }
+}
+
+/// `probe`: `result` (radio, skipped, silent, not_a_radio, failed), the
+/// identity when a radio answered, and the one-line reason otherwise.
+struct ProbeJSON: Encodable {
+    let result: String
+    var model: String?
+    var serial: String?
+    var firmware: String?
+    var protocol_version: Int?
+    var elapsed_ms: Double?
+    var bytes_received: Int?
+    var reason: String?
+
+    init(_ r: ProbeResult) {
+        result = r.kind
+        switch r {
+        case .radio(let id, let elapsed):
+            model = id.model
+            serial = id.serialNumber
+            firmware = id.firmwareVersion
+            protocol_version = Int(id.protocolVersion)
+            elapsed_ms = (elapsed.inSeconds * 1_000_000).rounded() / 1000
+        case .silent:
+            bytes_received = 0
+            reason = r.description
+        case .notARadio(let bytes, _):
+            bytes_received = bytes
+            reason = r.description
+        case .skipped, .failed:
+            reason = r.description
+        }
+    }
+}
+
+/// `list --json --watch`: one event per line; the port under `radio`, or
+/// under `port` with --all.
 struct ListEventJSON: Encodable {
     let event: String
-    var radio: AttachedRadio?
+    var key = "radio"
+    var entry: PortEntry?
     var devnode: String?
     var serial: String?
 
-    enum CodingKeys: String, CodingKey { case event, radio, devnode, serial }
+    init(event: String, key: String, entry: PortEntry) {
+        self.event = event
+        self.key = key
+        self.entry = entry
+    }
+
+    init(event: String, devnode: String, serial: String?) {
+        self.event = event
+        self.devnode = devnode
+        self.serial = serial
+    }
+
+    struct Key: CodingKey {
+        var stringValue: String
+        var intValue: Int? { nil }
+        init(stringValue: String) { self.stringValue = stringValue }
+        init?(intValue: Int) { nil }
+    }
+
     func encode(to encoder: any Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(event, forKey: .event)
-        try c.encodeIfPresent(radio, forKey: .radio)
+        var c = encoder.container(keyedBy: Key.self)
+        try c.encode(event, forKey: Key(stringValue: "event"))
+        try c.encodeIfPresent(entry, forKey: Key(stringValue: key))
         if let devnode {
-            try c.encode(devnode, forKey: .devnode)
-            try c.encode(serial, forKey: .serial)  // null when unknown
+            try c.encode(devnode, forKey: Key(stringValue: "devnode"))
+            try c.encode(serial, forKey: Key(stringValue: "serial"))  // null when unknown
         }
     }
 }

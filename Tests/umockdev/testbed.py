@@ -9,6 +9,13 @@
                                    them (run by udev-rules-test.sh)
   umockdev-wrapper /usr/bin/python3 testbed.py RADIO_CLI hotplug   one radio, `radio-cli list --watch --json`;
                                  then a second radio is plugged in and out
+  umockdev-wrapper /usr/bin/python3 testbed.py RADIO_CLI stock RADIO_SIM ARGS...
+                                   the stock adapters of devices/*.umockdev
+                                   (see `stock` below), then `radio-cli ARGS...`
+  umockdev-wrapper /usr/bin/python3 testbed.py RADIO_CLI stock-hotplug RADIO_SIM ARGS...
+                                   the same without the FT230X, `radio-cli ARGS...`
+                                   (a --watch), then the FT230X with its radio
+                                   plugged in and out
 
 Prints what radio-cli printed on stdout (the Swift tests in
 Tests/EndToEndTests/DiscoveryTests.swift check it) and exits with its
@@ -25,10 +32,15 @@ The devices: what the kernel and udev show for
   - the console tty, with no USB parent at all.
 """
 import os
+import select
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
+import threading
 import time
+import tty
 
 import gi
 
@@ -90,7 +102,112 @@ def udevadm_test(tb, udevadm):
     return status
 
 
+def load(tb, name):
+    """Adds the devices of devices/NAME.umockdev (umockdev's record format;
+    the `#` comments are ours and dropped). A tty with an `N:` line gets a
+    device node that is a pty, whose master get_dev_fd gives."""
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "devices", name + ".umockdev")
+    with open(path) as f:
+        text = "".join(line for line in f if not line.startswith("#"))
+    tb.add_from_string(text)
+
+
+def relay(master, sim):
+    """Copies bytes both ways between the mock's pty master and radio-sim's
+    pty. While nobody has the mocked tty open, its master reads EIO (and
+    polls as ready): that is a closed line, not an end, so the relay waits."""
+    def run():
+        while True:
+            ready, _, _ = select.select([master, sim], [], [], 1.0)
+            for src in ready:
+                try:
+                    data = os.read(src, 4096)
+                except OSError:
+                    if src == master:
+                        time.sleep(0.005)
+                        continue
+                    return
+                if not data:
+                    return
+                try:
+                    os.write(sim if src == master else master, data)
+                except OSError:
+                    pass  # the mocked tty closed between the read and the write
+    threading.Thread(target=run, daemon=True).start()
+
+
+def radio_behind(tb, devnode, radio_sim, workdir, serial):
+    """Puts a radio-sim behind the mocked tty `devnode`: radio-sim serves its
+    own pty (--link), and a relay joins that pty to the mock's master end.
+    Returns the radio-sim process. radio-sim runs without umockdev's preload,
+    on the real /dev."""
+    link = os.path.join(workdir, "sim.pty")
+    env = {k: v for k, v in os.environ.items() if k not in ("LD_PRELOAD", "UMOCKDEV_DIR")}
+    sim = subprocess.Popen([radio_sim, "--link", link, "--serial-number", serial, "--telemetry-hz", "0"], stdout=subprocess.PIPE, env=env)
+    sim.stdout.readline()  # its pty's name: it is serving
+    fd = os.open(link, os.O_RDWR | os.O_NOCTTY)
+    tty.setraw(fd)
+    relay(tb.get_dev_fd(devnode), fd)
+    return sim
+
+
+def stock(tb, argv, hotplug):
+    """The stock adapters, with what is behind each:
+      - FT230X (/dev/ttyUSB0): a radio-sim with serial STOCK-1;
+      - CP2102 (/dev/ttyUSB1): nothing (a silent line);
+      - CH340 (/dev/ttyUSB2): held open by another process (`sleep`), as a
+        terminal program would;
+    and a USB keyboard (not serial), the mainboard's 16550A (ttyS0) and an
+    8250 placeholder with no UART (ttyS1)."""
+    cli, radio_sim, args = argv[1], argv[3], argv[4:]
+    for name in ("cp2102", "ch340", "keyboard", "uarts"):
+        load(tb, name)
+    holder = subprocess.Popen(["sleep", "120"], stdin=open("/dev/ttyUSB2", "rb", buffering=0))
+    workdir = tempfile.mkdtemp(prefix="radio-stock-")
+    sim = None
+    try:
+        if not hotplug:
+            load(tb, "ft230x")
+            sim = radio_behind(tb, "/dev/ttyUSB0", radio_sim, workdir, "STOCK-1")
+            done = subprocess.run([cli] + args, stdout=subprocess.PIPE, timeout=60)
+            sys.stdout.write(done.stdout.decode())
+            return done.returncode
+        child = subprocess.Popen([cli] + args, stdout=subprocess.PIPE)
+        lines = []
+        # The ports present at start (the monitor is running before they print).
+        while not lines or not lines[-1].startswith(b'{"event":"present","port":{"bus":"usb"') \
+                or b"ttyUSB2" not in lines[-1]:
+            line = child.stdout.readline()
+            if not line:
+                break
+            lines.append(line)
+        load(tb, "ft230x")
+        sim = radio_behind(tb, "/dev/ttyUSB0", radio_sim, workdir, "STOCK-1")
+        tty_path = "/sys/devices/pci0000:00/0000:00:14.0/usb1/1-3/1-3:1.0/ttyUSB0/tty/ttyUSB0"
+        # add_from_string announced the tty before its node and radio were
+        # there, as a cable can be seen before the radio on it has booted.
+        tb.uevent(tty_path, "add")
+        lines.append(child.stdout.readline())
+        while b'"event":"add"' in lines[-1] and b"ttyUSB0" not in lines[-1]:
+            lines.append(child.stdout.readline())
+        tb.uevent(tty_path, "remove")
+        tb.remove_device(tty_path)
+        lines.append(child.stdout.readline())
+        child.send_signal(signal.SIGTERM)
+        rest, _ = child.communicate(timeout=10)
+        sys.stdout.write("".join(l.decode() for l in lines) + rest.decode())
+        return child.returncode
+    finally:
+        holder.kill()
+        if sim is not None:
+            sim.terminate()
+            sim.wait()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
 def main(argv):
+    if len(argv) >= 4 and argv[2] in ("stock", "stock-hotplug"):
+        return stock(UMockdev.Testbed.new(), argv, argv[2] == "stock-hotplug")
     if len(argv) < 3 or argv[2] not in ("list", "hotplug", "run", "udevadm"):
         print(__doc__, file=sys.stderr)
         return 64
