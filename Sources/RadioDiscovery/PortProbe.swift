@@ -120,6 +120,15 @@ public enum PortProbe {
         return results.withLock { $0 }
     }
 
+    /// Waits up to `limit` for a device node that udev has announced but
+    /// that may not be there yet (its link is made by a rule).
+    public static func waitForNode(_ path: String, limit: Duration = .seconds(1)) {
+        let end = ContinuousClock.now + limit
+        while access(path, F_OK) != 0 && ContinuousClock.now < end {
+            Thread.sleep(forTimeInterval: 0.01)
+        }
+    }
+
     static func milliseconds(_ d: Duration) -> String {
         let ms = d.inSeconds * 1000
         return ms < 10 ? String(format: "%.1f", ms) : String(Int(ms.rounded()))

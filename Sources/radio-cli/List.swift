@@ -120,9 +120,11 @@ struct List: AsyncParsableCommand {
             for await event in events {
                 switch event {
                 case .added(let port):
-                    let result = probe ? PortProbe.probe(path: port.path, timeout: probeTimeout, settings: settings) : nil
-                    let entry = PortEntry(port: port, holders: result == nil ? PortUsers.holders(of: port.devnode) : [],
-                                          probe: result)
+                    if probe { PortProbe.waitForNode(port.path) }
+                    let holders = PortUsers.holders(of: port.devnode)
+                    let result = probe ? PortProbe.probe(path: port.path, timeout: probeTimeout, settings: settings,
+                                                         holders: holders) : nil
+                    let entry = PortEntry(port: port, holders: holders, probe: result)
                     emit(json ? JSON.line(ListEventJSON(event: "add", key: eventKey, entry: entry)) : "+ " + text(entry))
                     warnAboutLatency([port])
                 case .removed(let devnode, let serial):

@@ -31,6 +31,7 @@ The devices: what the kernel and udev show for
   - an Arduino Uno on ttyACM0, cdc_acm (not a radio);
   - the console tty, with no USB parent at all.
 """
+import json
 import os
 import select
 import shutil
@@ -38,6 +39,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import termios
 import threading
 import time
 import tty
@@ -103,13 +105,17 @@ def udevadm_test(tb, udevadm):
 
 
 def load(tb, name):
-    """Adds the devices of devices/NAME.umockdev (umockdev's record format;
-    the `#` comments are ours and dropped). A tty with an `N:` line gets a
+    """Adds the devices of devices/NAME.umockdev (umockdev's record format,
+    a device and then its parents; the `#` comments are ours and dropped). A tty with an `N:` line gets a
     device node that is a pty, whose master get_dev_fd gives."""
     path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "devices", name + ".umockdev")
     with open(path) as f:
         text = "".join(line for line in f if not line.startswith("#"))
-    tb.add_from_string(text)
+    # Parents first, as the kernel adds them: a tty's "add" uevent then
+    # finds its USB device already there.
+    records = [r.strip() + "\n" for r in text.split("\n\n") if r.strip()]
+    for record in sorted(records, key=lambda r: r.split("\n", 1)[0].count("/")):
+        tb.add_from_string(record)
 
 
 def relay(master, sim):
@@ -136,19 +142,31 @@ def relay(master, sim):
     threading.Thread(target=run, daemon=True).start()
 
 
-def radio_behind(tb, devnode, radio_sim, workdir, serial):
-    """Puts a radio-sim behind the mocked tty `devnode`: radio-sim serves its
-    own pty (--link), and a relay joins that pty to the mock's master end.
-    Returns the radio-sim process. radio-sim runs without umockdev's preload,
-    on the real /dev."""
+def drain(fd):
+    """The bytes waiting on a pty master, without waiting for more."""
+    data = b""
+    while select.select([fd], [], [], 0)[0]:
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:  # EIO: nobody has the tty open now
+            break
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def start_radio_sim(radio_sim, workdir, serial):
+    """A radio-sim serving its own pty at WORKDIR/sim.pty, without umockdev's
+    preload (on the real /dev); returns the process and the pty, opened raw."""
     link = os.path.join(workdir, "sim.pty")
     env = {k: v for k, v in os.environ.items() if k not in ("LD_PRELOAD", "UMOCKDEV_DIR")}
-    sim = subprocess.Popen([radio_sim, "--link", link, "--serial-number", serial, "--telemetry-hz", "0"], stdout=subprocess.PIPE, env=env)
+    sim = subprocess.Popen([radio_sim, "--link", link, "--serial-number", serial, "--telemetry-hz", "0"],
+                           stdout=subprocess.PIPE, env=env)
     sim.stdout.readline()  # its pty's name: it is serving
     fd = os.open(link, os.O_RDWR | os.O_NOCTTY)
     tty.setraw(fd)
-    relay(tb.get_dev_fd(devnode), fd)
-    return sim
+    return sim, fd
 
 
 def stock(tb, argv, hotplug):
@@ -166,30 +184,37 @@ def stock(tb, argv, hotplug):
     workdir = tempfile.mkdtemp(prefix="radio-stock-")
     sim = None
     try:
+        sim, sim_fd = start_radio_sim(radio_sim, workdir, "STOCK-1")
         if not hotplug:
             load(tb, "ft230x")
-            sim = radio_behind(tb, "/dev/ttyUSB0", radio_sim, workdir, "STOCK-1")
+            relay(tb.get_dev_fd("/dev/ttyUSB0"), sim_fd)
+            silent, busy = tb.get_dev_fd("/dev/ttyUSB1"), tb.get_dev_fd("/dev/ttyUSB2")
+            # The silent line at 9600 baud, as another program left it: a
+            # probe (at 115200) must put that back.
+            before = termios.tcgetattr(silent)
+            before[4] = before[5] = termios.B9600
+            termios.tcsetattr(silent, termios.TCSANOW, before)
+            before = termios.tcgetattr(silent)
             done = subprocess.run([cli] + args, stdout=subprocess.PIPE, timeout=60)
             sys.stdout.write(done.stdout.decode())
+            # What reached each line, for the tests: the busy port must get
+            # nothing; the silent one gets the Identify, and its settings back.
+            print(json.dumps({"testbed": {"ttyUSB1_received": len(drain(silent)),
+                                          "ttyUSB1_settings_kept": termios.tcgetattr(silent) == before,
+                                          "ttyUSB2_received": len(drain(busy))}}), file=sys.stderr)
             return done.returncode
         child = subprocess.Popen([cli] + args, stdout=subprocess.PIPE)
-        lines = []
-        # The ports present at start (the monitor is running before they print).
-        while not lines or not lines[-1].startswith(b'{"event":"present","port":{"bus":"usb"') \
-                or b"ttyUSB2" not in lines[-1]:
-            line = child.stdout.readline()
-            if not line:
-                break
-            lines.append(line)
-        load(tb, "ft230x")
-        sim = radio_behind(tb, "/dev/ttyUSB0", radio_sim, workdir, "STOCK-1")
-        tty_path = "/sys/devices/pci0000:00/0000:00:14.0/usb1/1-3/1-3:1.0/ttyUSB0/tty/ttyUSB0"
-        # add_from_string announced the tty before its node and radio were
-        # there, as a cable can be seen before the radio on it has booted.
-        tb.uevent(tty_path, "add")
-        lines.append(child.stdout.readline())
-        while b'"event":"add"' in lines[-1] and b"ttyUSB0" not in lines[-1]:
+        # The ports present at start (the monitor runs before they print),
+        # ttyUSB2 the last of them.
+        lines = [child.stdout.readline()]
+        while lines[-1] and b"/dev/ttyUSB2" not in lines[-1]:
             lines.append(child.stdout.readline())
+        # The FT230X is plugged in with the radio on it: udev announces the
+        # tty, radio-cli probes it.
+        load(tb, "ft230x")
+        relay(tb.get_dev_fd("/dev/ttyUSB0"), sim_fd)
+        lines.append(child.stdout.readline())
+        tty_path = "/sys/devices/pci0000:00/0000:00:14.0/usb1/1-3/1-3:1.0/ttyUSB0/tty/ttyUSB0"
         tb.uevent(tty_path, "remove")
         tb.remove_device(tty_path)
         lines.append(child.stdout.readline())
