@@ -4,7 +4,8 @@ import Testing
 /// Discovery and the udev rules against mocked devices under umockdev
 /// (Tests/umockdev/testbed.py builds them): an FTDI radio found by the ID
 /// table, a CP210x radio the rules tagged, a plain FTDI cable, an Arduino on
-/// ttyACM0 and the console, none of them real.
+/// ttyACM0 and the console, none of them real; and the stock adapters of
+/// Tests/umockdev/devices, whose ttys are ptys with real things behind them.
 @Suite("Discovery under umockdev", .serialized)
 struct DiscoveryTests {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
@@ -41,6 +42,12 @@ struct DiscoveryTests {
         #expect(ftdi["latency_timer_ms"] as? Int == 16)
         #expect(ftdi["tagged"] as? Bool == false)
         #expect(ftdi["stable_link"] is NSNull)
+
+        #expect(ftdi["known_radio"] as? Bool == true)
+        #expect(ftdi["bus"] as? String == "usb")
+        #expect(ftdi["links"] as? [String] == [])
+        #expect(ftdi["held_by"] as? [Any] != nil)
+        #expect(ftdi["probe"] == nil, "no probe without --probe")
 
         let cp = try #require(radios.last)
         #expect(cp["devnode"] as? String == "/dev/ttyUSB1")
@@ -84,9 +91,148 @@ struct DiscoveryTests {
 
         let unknown = try await underUmockdev([Self.cli, "run", "info", "--port", "udev://?serial=NOPE", "--timeout", "0.3"])
         #expect(unknown.status == 69)
-        #expect(unknown.stderr.contains("no attached radio has that serial number"), "\(unknown.stderr)")
+        #expect(unknown.stderr.contains("no attached port has that USB serial number, and no free port's radio answered"),
+                "\(unknown.stderr)")
         #expect(unknown.stderr.split(separator: "\n").count == 1)
         #expect(unknown.stdout.isEmpty)
+    }
+
+    // The stock adapters of Tests/umockdev/devices (testbed.py `stock`): an
+    // FT230X with a radio-sim (serial STOCK-1) behind it, a silent CP2102, a
+    // CH340 that `sleep` holds open, a USB keyboard, a 16550A on ttyS0 and an
+    // 8250 placeholder without a UART on ttyS1.
+    static let sim = productsDirectory.appendingPathComponent("radio-sim").path
+
+    func stock(_ arguments: [String]) async throws -> Finished {
+        try await underUmockdev([Self.cli, "stock", Self.sim] + arguments)
+    }
+
+    func port(_ ports: [[String: Any]], _ devnode: String) throws -> [String: Any] {
+        try #require(ports.first { $0["devnode"] as? String == devnode }, "\(devnode) not listed")
+    }
+
+    @Test("list --all shows a stock FT230X, CP2102 and CH340 and the mainboard UART; not the keyboard or an empty 8250 slot")
+    func listsStockAdapters() async throws {
+        let done = try await stock(["list", "--all", "--json"])
+        #expect(done.status == 0, "\(done.stderr)")
+        let ports = try #require(JSONSerialization.jsonObject(with: Data(done.stdout.utf8)) as? [[String: Any]])
+        #expect(ports.compactMap { $0["devnode"] as? String } == ["/dev/ttyS0", "/dev/ttyUSB0", "/dev/ttyUSB1", "/dev/ttyUSB2"])
+        #expect(ports.allSatisfy { $0["known_radio"] as? Bool == false && $0["probe"] == nil })
+
+        let ftdi = try port(ports, "/dev/ttyUSB0")
+        #expect(ftdi["vendor_id"] as? String == "0403")
+        #expect(ftdi["product_id"] as? String == "6015")
+        #expect(ftdi["product"] as? String == "FT230X Basic UART")
+        #expect(ftdi["manufacturer"] as? String == "FTDI")
+        #expect(ftdi["serial"] as? String == "D30AB1CD")
+        #expect(ftdi["driver"] as? String == "ftdi_sio")
+        #expect(ftdi["latency_timer_ms"] as? Int == 16)
+        #expect(ftdi["links"] as? [String] == ["/dev/serial/by-id/usb-FTDI_FT230X_Basic_UART_D30AB1CD-if00-port0",
+                                               "/dev/serial/by-path/pci-0000:00:14.0-usb-0:3:1.0-port0"])
+        #expect((ftdi["held_by"] as? [Any])?.isEmpty == true)
+
+        let cp = try port(ports, "/dev/ttyUSB1")
+        #expect(cp["vendor_id"] as? String == "10c4")
+        #expect(cp["product"] as? String == "CP2102 USB to UART Bridge Controller")
+        #expect(cp["driver"] as? String == "cp210x")
+        #expect(cp["latency_timer_ms"] is NSNull)
+
+        let ch = try port(ports, "/dev/ttyUSB2")
+        #expect(ch["vendor_id"] as? String == "1a86")
+        #expect(ch["product_id"] as? String == "7523")
+        #expect(ch["driver"] as? String == "ch341")
+        #expect(ch["serial"] is NSNull, "the CH340 has no serial number")
+        let holders = try #require(ch["held_by"] as? [[String: Any]])
+        #expect(holders.map { $0["command"] as? String } == ["sleep"])
+        #expect(holders.first?["how"] as? String == "open")
+
+        let uart = try port(ports, "/dev/ttyS0")
+        #expect(uart["bus"] as? String == "pnp")
+        #expect(uart["driver"] as? String == "serial")
+        #expect(uart["vendor_id"] is NSNull)
+
+        // The FT230X's 16 ms timer is called out with the fix; the others have none.
+        #expect(done.stderr.contains("warning: /dev/ttyUSB0 has a 16 ms latency timer"), "\(done.stderr)")
+        #expect(done.stderr.contains("/sys/bus/usb-serial/devices/ttyUSB0/latency_timer"))
+        #expect(!done.stderr.contains("warning: /dev/ttyUSB1"))
+
+        // Without --all: no radio among them, and a hint where to look.
+        let radios = try await stock(["list"])
+        #expect(radios.status == 0)
+        #expect(radios.stdout.isEmpty)
+        #expect(radios.stderr.contains("no radios attached (radio-cli list --all shows every serial port"), "\(radios.stderr)")
+    }
+
+    /// The line testbed.py prints on stderr about what reached the mocked lines.
+    func testbedReport(_ stderr: String) throws -> [String: Any] {
+        let line = try #require(stderr.split(separator: "\n").first { $0.hasPrefix("{\"testbed\"") }, "\(stderr)")
+        let object = try #require(JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+        return try #require(object["testbed"] as? [String: Any])
+    }
+
+    @Test("list --all --probe identifies the radio behind the FT230X, calls the CP2102 silent and skips the held CH340")
+    func probesStockAdapters() async throws {
+        let done = try await stock(["list", "--all", "--probe", "--json"])
+        #expect(done.status == 0, "\(done.stderr)")
+        let ports = try #require(JSONSerialization.jsonObject(with: Data(done.stdout.utf8)) as? [[String: Any]])
+        let radio = try #require(try port(ports, "/dev/ttyUSB0")["probe"] as? [String: Any])
+        #expect(radio["result"] as? String == "radio")
+        #expect(radio["serial"] as? String == "STOCK-1")
+        #expect(radio["model"] as? String == "RS-100 Simulated Radio")
+        let silent = try #require(try port(ports, "/dev/ttyUSB1")["probe"] as? [String: Any])
+        #expect(silent["result"] as? String == "silent")
+        let busy = try #require(try port(ports, "/dev/ttyUSB2")["probe"] as? [String: Any])
+        #expect(busy["result"] as? String == "skipped")
+        #expect((busy["reason"] as? String)?.contains("in use by pid") == true)
+        #expect((busy["reason"] as? String)?.contains("(sleep)") == true)
+
+        // Nothing reached the held port; the silent one got one Identify and
+        // its 9600 baud back.
+        let report = try testbedReport(done.stderr)
+        #expect(report["ttyUSB2_received"] as? Int == 0)
+        #expect(report["ttyUSB1_received"] as? Int == 9)
+        #expect(report["ttyUSB1_settings_kept"] as? Bool == true)
+
+        let text = try await stock(["list", "--all", "--probe"])
+        #expect(text.status == 0, "\(text.stderr)")
+        let lines = text.stdout.split(separator: "\n").map(String.init)
+        #expect(lines.contains { $0.hasPrefix("/dev/ttyUSB0  0403:6015  serial D30AB1CD  FTDI FT230X Basic UART  ftdi_sio  latency 16 ms") })
+        #expect(lines.contains { $0.hasPrefix("    probe: radio: RS-100 Simulated Radio, serial STOCK-1, firmware 1.0.0-sim") })
+        #expect(lines.contains("    open it wherever it is plugged in: --port 'udev://?serial=STOCK-1'"))
+        #expect(lines.contains { $0.hasPrefix("    probe: skipped, nothing written: in use by pid ") && $0.hasSuffix(" (sleep)") })
+        #expect(lines.contains { $0.hasPrefix("    probe: no answer within 100 ms and nothing received") })
+    }
+
+    @Test("list --all --probe --watch probes a stock cable as it is plugged in")
+    func probesArrivals() async throws {
+        let done = try await underUmockdev([Self.cli, "stock-hotplug", Self.sim, "list", "--all", "--probe", "--watch", "--json"])
+        #expect(done.status == 0, "\(done.stderr)")
+        let events = try objects(done.stdout)
+        try #require(events.count == 5, "\(done.stdout)")
+        #expect(events.prefix(3).map { $0["event"] as? String } == ["present", "present", "present"])
+        #expect(events.prefix(3).map { ($0["port"] as? [String: Any])?["devnode"] as? String }
+                == ["/dev/ttyS0", "/dev/ttyUSB1", "/dev/ttyUSB2"])
+        #expect(events[3]["event"] as? String == "add")
+        let added = try #require(events[3]["port"] as? [String: Any])
+        #expect(added["devnode"] as? String == "/dev/ttyUSB0")
+        #expect(added["product"] as? String == "FT230X Basic UART")
+        let probe = try #require(added["probe"] as? [String: Any])
+        #expect(probe["result"] as? String == "radio")
+        #expect(probe["serial"] as? String == "STOCK-1")
+        #expect(events[4]["event"] as? String == "remove")
+        #expect(events[4]["devnode"] as? String == "/dev/ttyUSB0")
+        #expect(events[4]["serial"] as? String == "D30AB1CD")
+    }
+
+    @Test("udev:// opens a radio by the serial it answers Identify with, or a stock cable by its USB serial")
+    func opensByIdentifySerial() async throws {
+        for serial in ["STOCK-1", "D30AB1CD"] {
+            let done = try await stock(["info", "--port", "udev://?serial=\(serial)", "--timeout", "2"])
+            #expect(done.status == 0, "\(serial): \(done.stderr)")
+            #expect(done.stdout.contains("Serial number:  STOCK-1"), "\(done.stdout)")
+            // The held CH340 was not written to on the way.
+            #expect(try testbedReport(done.stderr)["ttyUSB2_received"] as? Int == 0)
+        }
     }
 
     static let udevTest = root.appendingPathComponent("Tests/umockdev/udev-rules-test.sh").path
