@@ -17,7 +17,7 @@ BIN             = $(shell $(SWIFT) build $(BUILD_FLAGS) --show-bin-path)
 SIM_LINK        = .build/radio-sim.pty
 
 .PHONY: all run test test-unit test-integration test-e2e tsan bench bench-fast bench-slow bench-check \
-        bench-baseline bench-alloc-check bench-gate-demo bench-floor bench-firmware bench-daemon bench-hil build deps vectors vectors-write clean \
+        bench-baseline bench-alloc-check bench-gate-demo bench-floor bench-probe bench-firmware bench-daemon bench-hil build deps vectors vectors-write clean \
         udev-rules udev-rules-check install-udev soak fuzz firmware firmware-core-check
 
 all: build
@@ -180,6 +180,10 @@ bench-gate-demo: deps
 # process, measured in the same run.
 bench-floor: deps
 	scripts/pty-floor.sh
+
+# What `radio-cli list --all` and `--probe` cost, next to process start-up.
+bench-probe: deps
+	scripts/probe-bench.sh
 
 # Round trips to the firmware in QEMU, next to radio-sim's pty and the C floor.
 bench-firmware: deps

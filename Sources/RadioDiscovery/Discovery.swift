@@ -150,18 +150,30 @@ public enum RadioDiscovery {
     /// The serial ports in `scope`, sorted by devnode.
     public static func ports(_ scope: Scope, table: [AdapterID] = AdapterID.known) throws(DiscoveryError) -> [AttachedPort] {
         let udev = try Udev()
-        guard let enumerate = udev_enumerate_new(udev.handle) else { throw DiscoveryError("udev_enumerate_new failed") }
-        defer { udev_enumerate_unref(enumerate) }
-        udev_enumerate_add_match_subsystem(enumerate, "tty")
-        guard udev_enumerate_scan_devices(enumerate) >= 0 else {
-            throw DiscoveryError("cannot scan udev's tty devices (is /sys mounted?)")
+        // /sys/class/tty read directly rather than through udev_enumerate,
+        // which makes a device of each of the 60-odd virtual ttys (consoles,
+        // ptmx) at some 40 syscalls apiece; their links say they are
+        // virtual, with no device behind them, and are skipped by name.
+        guard let dir = opendir("/sys/class/tty") else {
+            throw DiscoveryError("cannot read /sys/class/tty (is /sys mounted?)")
         }
+        defer { closedir(dir) }
         var ports: [AttachedPort] = []
-        var entry = udev_enumerate_get_list_entry(enumerate)
-        while let e = entry {
-            defer { entry = udev_list_entry_get_next(e) }
-            guard let syspath = udev_list_entry_get_name(e),
-                  let device = udev_device_new_from_syspath(udev.handle, syspath) else { continue }
+        var buffer = [CChar](repeating: 0, count: 1024)
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            guard !name.hasPrefix(".") else { continue }
+            let n = buffer.withUnsafeMutableBufferPointer { chars -> Int in
+                guard let start = chars.baseAddress else { return -1 }
+                return readlink("/sys/class/tty/\(name)", start, chars.count - 1)
+            }
+            if n > 0 {
+                let target = buffer.withUnsafeBufferPointer {
+                    String(decoding: UnsafeRawBufferPointer(start: $0.baseAddress, count: n), as: UTF8.self)
+                }
+                if target.contains("/devices/virtual/") { continue }
+            }
+            guard let device = udev_device_new_from_subsystem_sysname(udev.handle, "tty", name) else { continue }
             defer { udev_device_unref(device) }
             if let port = port(from: device, table: table), scope == .all || port.knownRadio { ports.append(port) }
         }

@@ -98,11 +98,13 @@ public enum PortProbe {
     }
 
     /// Probes every path at once, each on a thread of its own, so that N
-    /// silent ports cost one deadline rather than N. Holders are looked up
-    /// in one pass over /proc.
+    /// silent ports cost one deadline rather than N. `holders` are the
+    /// paths' other users where the caller has them; otherwise they are
+    /// looked up in one pass over /proc.
     public static func probe(paths: [String], timeout: Duration = defaultTimeout,
-                             settings: SerialSettings = SerialSettings()) -> [String: ProbeResult] {
-        let holders = PortUsers.holders(of: paths)
+                             settings: SerialSettings = SerialSettings(),
+                             holders: [String: [PortHolder]]? = nil) -> [String: ProbeResult] {
+        let holders = holders ?? PortUsers.holders(of: paths)
         let results = Locked<[String: ProbeResult]>([:])
         let group = DispatchGroup()
         for path in Set(paths) {
@@ -126,6 +128,14 @@ public enum PortProbe {
         let end = ContinuousClock.now + limit
         while access(path, F_OK) != 0 && ContinuousClock.now < end {
             Thread.sleep(forTimeInterval: 0.01)
+        }
+    }
+
+    /// The same without holding a thread.
+    public static func nodeAppears(_ path: String, limit: Duration = .seconds(1)) async {
+        let end = ContinuousClock.now + limit
+        while access(path, F_OK) != 0 && ContinuousClock.now < end {
+            try? await Task.sleep(for: .milliseconds(10))
         }
     }
 

@@ -1,3 +1,4 @@
+import Locking
 public import RadioDriver
 
 /// `udev://?serial=A1B2C3`: the attached radio with that serial number (its
@@ -24,15 +25,34 @@ public struct UdevScheme: PortScheme {
 
     public func open(timeout: Duration) throws(RadioError) -> any RadioTransport {
         let serial = serial, settings = settings
+        // Probing (writing Identify to every free port) happens on the first
+        // open and after each arrival, never on the reconnect loop's
+        // 250 ms polls: a port nobody holds is not written to 4 times a
+        // second while the radio is away.
+        let gate = Locked<(arrivals: Int, probed: Int)>((arrivals: 0, probed: -1))
         let open = { @Sendable (_: ContinuousClock.Instant) throws(RadioError) -> any RadioTransport in
-            try SerialTransport(path: try UdevScheme.resolve(serial: serial, settings: settings), settings: settings)
+            let probing = gate.withLock { g -> Bool in
+                defer { g.probed = g.arrivals }
+                return g.probed != g.arrivals
+            }
+            return try SerialTransport(path: try UdevScheme.resolve(serial: serial, settings: settings, probing: probing),
+                                       settings: settings)
         }
         if !reconnect { return try open(.now + timeout) }
         return try ReconnectingTransport(name: "udev://?serial=\(serial)", timeout: timeout, arrivals: {
             guard let events = try? RadioDiscovery.hotplugEvents(.all) else { return nil }
             return AsyncStream { continuation in
                 let task = Task {
-                    for await event in events { if case .added = event { continuation.yield(()) } }
+                    for await event in events {
+                        if case .added(let port) = event {
+                            // Its node first (udev may announce it before a
+                            // rule's link exists), so the arrival's one probe
+                            // can open it.
+                            await PortProbe.nodeAppears(port.path)
+                            gate.withLock { $0.arrivals += 1 }
+                            continuation.yield(())
+                        }
+                    }
                     continuation.finish()
                 }
                 continuation.onTermination = { _ in task.cancel() }
@@ -45,7 +65,8 @@ public struct UdevScheme: PortScheme {
     /// when none is, the free port whose radio answers Identify with it.
     /// The second step writes one Identify to every serial port that no
     /// other process holds (`PortProbe`), as `radio-cli list --all --probe` does.
-    static func resolve(serial: String, settings: SerialSettings = SerialSettings()) throws(RadioError) -> String {
+    static func resolve(serial: String, settings: SerialSettings = SerialSettings(),
+                        probing: Bool = true) throws(RadioError) -> String {
         let ports: [AttachedPort]
         do {
             ports = try RadioDiscovery.ports(.all)
@@ -53,6 +74,9 @@ public struct UdevScheme: PortScheme {
             throw .notFound("udev://?serial=\(serial) (\(error.description))")
         }
         if let port = byUSBSerial(serial, in: ports) { return port.path }
+        guard probing else {
+            throw .notFound("udev://?serial=\(serial): not attached; waiting for a port to arrive")
+        }
         let results = PortProbe.probe(paths: ports.map(\.path), settings: settings)
         if let port = ports.first(where: { results[$0.path]?.identity?.serialNumber == serial }) { return port.path }
         throw .notFound("udev://?serial=\(serial): no attached port has that USB serial number, and no free port's radio "

@@ -99,9 +99,10 @@ struct List: AsyncParsableCommand {
         } catch {
             throw Failure("cannot watch for serial ports: \(error.description)", status: 69)
         }
-        let holders = PortUsers.holders(of: found.map(\.devnode))
-        let probes = probe ? PortProbe.probe(paths: found.map(\.path), timeout: probeTimeout, settings: settings) : [:]
-        let entries = found.map { PortEntry(port: $0, holders: holders[$0.devnode] ?? [], probe: probes[$0.path]) }
+        let holders = PortUsers.holders(of: found.map(\.path))
+        let probes = probe ? PortProbe.probe(paths: found.map(\.path), timeout: probeTimeout, settings: settings,
+                                             holders: holders) : [:]
+        let entries = found.map { PortEntry(port: $0, holders: holders[$0.path] ?? [], probe: probes[$0.path]) }
 
         if json && !watch {
             emit(JSON.line(entries))
@@ -142,8 +143,8 @@ struct List: AsyncParsableCommand {
     /// knows them, each probed.
     func probeNamed() throws {
         let known = (try? RadioDiscovery.ports(.all)) ?? []
-        let results = PortProbe.probe(paths: ports, timeout: probeTimeout, settings: settings)
         let holders = PortUsers.holders(of: ports)
+        let results = PortProbe.probe(paths: ports, timeout: probeTimeout, settings: settings, holders: holders)
         let entries = ports.map { path in
             let real = PortUsers.resolved(path)
             var port = known.first { $0.devnode == real || $0.devnode == path || $0.links.contains(path) }

@@ -235,6 +235,26 @@ struct DiscoveryTests {
         }
     }
 
+    @Test("udev:// by Identify serial follows the radio to another USB port, probing only at the open and the arrival")
+    func reconnectsByIdentifySerial() async throws {
+        let done = try await underUmockdev([Self.cli, "stock-reconnect", Self.sim,
+                                            "monitor", "--port", "udev://?serial=STOCK-1", "--json", "--fields", "rssi"])
+        #expect(done.status == 0, "\(done.stderr)")
+        let events = try objects(done.stdout)
+        let kinds = events.map { $0["event"] as? String ?? "sample" }
+        // A sample, the outage, and samples again once it is back on ttyUSB3.
+        let outage = try #require(kinds.firstIndex(of: "disconnected"), "\(done.stdout)")
+        #expect(kinds[..<outage].contains("sample"))
+        #expect(kinds[(outage + 1)...].contains("sample"), "the radio never came back: \(done.stdout)")
+        // One Identify (9 bytes) reached the silent CP2102 at the open and
+        // one at the arrival; none while the radio was away for 1.5 s,
+        // whatever the reconnect loop polled.
+        let report = try testbedReport(done.stderr)
+        #expect(report["at_open"] as? Int == 9)
+        #expect(report["while_away"] as? Int == 0)
+        #expect(report["at_arrival"] as? Int == 9)
+    }
+
     static let udevTest = root.appendingPathComponent("Tests/umockdev/udev-rules-test.sh").path
     static var canRunUdevadm: Bool {
         geteuid() == 0 && FileManager.default.isExecutableFile(atPath: "/usr/bin/udevadm")

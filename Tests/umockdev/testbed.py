@@ -16,6 +16,10 @@
                                    the same without the FT230X, `radio-cli ARGS...`
                                    (a --watch), then the FT230X with its radio
                                    plugged in and out
+  umockdev-wrapper /usr/bin/python3 testbed.py RADIO_CLI stock-reconnect RADIO_SIM ARGS...
+                                   all of them, `radio-cli ARGS...` (a monitor),
+                                   and the FT230X pulled out and plugged into
+                                   another USB port
 
 Prints what radio-cli printed on stdout (the Swift tests in
 Tests/EndToEndTests/DiscoveryTests.swift check it) and exits with its
@@ -104,13 +108,17 @@ def udevadm_test(tb, udevadm):
     return status
 
 
-def load(tb, name):
+def description(name):
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "devices", name + ".umockdev")
+    with open(path) as f:
+        return "".join(line for line in f if not line.startswith("#"))
+
+
+def load(tb, name, text=None):
     """Adds the devices of devices/NAME.umockdev (umockdev's record format,
     a device and then its parents; the `#` comments are ours and dropped). A tty with an `N:` line gets a
     device node that is a pty, whose master get_dev_fd gives."""
-    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "devices", name + ".umockdev")
-    with open(path) as f:
-        text = "".join(line for line in f if not line.startswith("#"))
+    text = text if text is not None else description(name)
     # Parents first, as the kernel adds them: a tty's "add" uevent then
     # finds its USB device already there.
     records = [r.strip() + "\n" for r in text.split("\n\n") if r.strip()]
@@ -120,11 +128,17 @@ def load(tb, name):
 
 def relay(master, sim):
     """Copies bytes both ways between the mock's pty master and radio-sim's
-    pty. While nobody has the mocked tty open, its master reads EIO (and
-    polls as ready): that is a closed line, not an end, so the relay waits."""
+    pty, until the event it returns is set. While nobody has the mocked tty
+    open, its master reads EIO (and polls as ready): that is a closed line,
+    not an end, so the relay waits."""
+    stop = threading.Event()
+
     def run():
-        while True:
-            ready, _, _ = select.select([master, sim], [], [], 1.0)
+        while not stop.is_set():
+            try:
+                ready, _, _ = select.select([master, sim], [], [], 0.05)
+            except (OSError, ValueError):
+                return
             for src in ready:
                 try:
                     data = os.read(src, 4096)
@@ -135,11 +149,14 @@ def relay(master, sim):
                     return
                 if not data:
                     return
+                if stop.is_set():
+                    return
                 try:
                     os.write(sim if src == master else master, data)
                 except OSError:
                     pass  # the mocked tty closed between the read and the write
     threading.Thread(target=run, daemon=True).start()
+    return stop
 
 
 def drain(fd):
@@ -156,17 +173,92 @@ def drain(fd):
     return data
 
 
-def start_radio_sim(radio_sim, workdir, serial):
+def start_radio_sim(radio_sim, workdir, serial, telemetry_hz=0):
     """A radio-sim serving its own pty at WORKDIR/sim.pty, without umockdev's
     preload (on the real /dev); returns the process and the pty, opened raw."""
     link = os.path.join(workdir, "sim.pty")
     env = {k: v for k, v in os.environ.items() if k not in ("LD_PRELOAD", "UMOCKDEV_DIR")}
-    sim = subprocess.Popen([radio_sim, "--link", link, "--serial-number", serial, "--telemetry-hz", "0"],
+    sim = subprocess.Popen([radio_sim, "--link", link, "--serial-number", serial, "--telemetry-hz", str(telemetry_hz)],
                            stdout=subprocess.PIPE, env=env)
     sim.stdout.readline()  # its pty's name: it is serving
     fd = os.open(link, os.O_RDWR | os.O_NOCTTY)
     tty.setraw(fd)
     return sim, fd
+
+
+def read_until(child, lines, needle, limit=20.0):
+    """Reads the child's lines into `lines` until one contains `needle`;
+    False at its end or after `limit` seconds (a line still missing)."""
+    end = time.monotonic() + limit
+    while True:
+        if not select.select([child.stdout], [], [], max(0.0, end - time.monotonic()))[0]:
+            print(f"testbed.py: no line with {needle!r} within {limit} s", file=sys.stderr)
+            return False
+        line = child.stdout.readline()
+        if not line:
+            return False
+        lines.append(line)
+        if needle in line:
+            return True
+
+
+def stock_reconnect(tb, argv):
+    """`radio-cli ARGS...` (a monitor of udev://?serial=STOCK-1) while the
+    FT230X with the radio is pulled out and, 1.5 s later, plugged into
+    another USB port (it comes back as ttyUSB3). Reports on stderr how many
+    bytes reached the silent CP2102 at the first open, while the radio was
+    away, and when it came back: probes are for opens and arrivals, not for
+    the reconnect loop's polls."""
+    cli, radio_sim, args = argv[1], argv[3], argv[4:]
+    for name in ("cp2102", "ch340", "keyboard", "uarts", "ft230x"):
+        load(tb, name)
+    holder = subprocess.Popen(["sleep", "120"], stdin=open("/dev/ttyUSB2", "rb", buffering=0))
+    workdir = tempfile.mkdtemp(prefix="radio-stock-")
+    sim = None
+    try:
+        sim, sim_fd = start_radio_sim(radio_sim, workdir, "STOCK-1", telemetry_hz=20)
+        master = tb.get_dev_fd("/dev/ttyUSB0")
+        stop = relay(master, sim_fd)
+        silent = tb.get_dev_fd("/dev/ttyUSB1")
+        child = subprocess.Popen([cli] + args, stdout=subprocess.PIPE)
+        lines = []
+        report = {}
+        if read_until(child, lines, b'"seq"'):
+            report["at_open"] = len(drain(silent))
+            # The port it will come back on, made now: a pty number freed by
+            # closing ttyUSB0's master would be handed out again, and this
+            # umockdev asserts on a pty it has mapped before. Nothing is
+            # behind it yet, and the radio is still connected, so radio-cli
+            # pays it no attention.
+            moved = description("ft230x").replace("ttyUSB0", "ttyUSB3").replace("1-3", "1-7") \
+                .replace("MINOR=0", "MINOR=3").replace("dev=188:0", "dev=188:3").replace("usb-0:3:", "usb-0:7:")
+            load(tb, "ft230x-moved", moved)
+            # Pulled out: the tty goes, and the line with it.
+            tty_path = "/sys/devices/pci0000:00/0000:00:14.0/usb1/1-3/1-3:1.0/ttyUSB0/tty/ttyUSB0"
+            tb.uevent(tty_path, "remove")
+            tb.remove_device(tty_path)
+            stop.set()
+            time.sleep(0.1)
+            os.close(master)
+            if read_until(child, lines, b'"disconnected"'):
+                time.sleep(1.5)
+                report["while_away"] = len(drain(silent))
+                # Plugged into another port: the radio behind ttyUSB3, announced.
+                relay(tb.get_dev_fd("/dev/ttyUSB3"), sim_fd)
+                tb.uevent("/sys/devices/pci0000:00/0000:00:14.0/usb1/1-7/1-7:1.0/ttyUSB3/tty/ttyUSB3", "add")
+                if read_until(child, lines, b'"seq"'):
+                    report["at_arrival"] = len(drain(silent))
+        child.send_signal(signal.SIGTERM)
+        rest, _ = child.communicate(timeout=10)
+        sys.stdout.write("".join(l.decode() for l in lines) + rest.decode())
+        print(json.dumps({"testbed": report}), file=sys.stderr)
+        return child.returncode
+    finally:
+        holder.kill()
+        if sim is not None:
+            sim.terminate()
+            sim.wait()
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def stock(tb, argv, hotplug):
@@ -231,6 +323,8 @@ def stock(tb, argv, hotplug):
 
 
 def main(argv):
+    if len(argv) >= 4 and argv[2] == "stock-reconnect":
+        return stock_reconnect(UMockdev.Testbed.new(), argv)
     if len(argv) >= 4 and argv[2] in ("stock", "stock-hotplug"):
         return stock(UMockdev.Testbed.new(), argv, argv[2] == "stock-hotplug")
     if len(argv) < 3 or argv[2] not in ("list", "hotplug", "run", "udevadm"):
