@@ -35,6 +35,7 @@ The devices: what the kernel and udev show for
   - an Arduino Uno on ttyACM0, cdc_acm (not a radio);
   - the console tty, with no USB parent at all.
 """
+import contextlib
 import json
 import os
 import select
@@ -188,7 +189,9 @@ def start_radio_sim(radio_sim, workdir, serial, telemetry_hz=0):
 
 def read_until(child, lines, needle, limit=20.0):
     """Reads the child's lines into `lines` until one contains `needle`;
-    False at its end or after `limit` seconds (a line still missing)."""
+    False at its end or after `limit` seconds (a line still missing). The
+    child's stdout must be unbuffered (bufsize=0), or select would not see
+    lines already read into Python's buffer."""
     end = time.monotonic() + limit
     while True:
         if not select.select([child.stdout], [], [], max(0.0, end - time.monotonic()))[0]:
@@ -202,6 +205,35 @@ def read_until(child, lines, needle, limit=20.0):
             return True
 
 
+@contextlib.contextmanager
+def stock_bench(tb, radio_sim, telemetry_hz=0):
+    """The stock adapters but the FT230X (added by the caller), a `sleep`
+    holding the CH340, and a radio-sim (serial STOCK-1) ready to be put
+    behind a port; yields radio-sim's pty. Everything is stopped after."""
+    for name in ("cp2102", "ch340", "keyboard", "uarts"):
+        load(tb, name)
+    holder = subprocess.Popen(["sleep", "120"], stdin=open("/dev/ttyUSB2", "rb", buffering=0))
+    workdir = tempfile.mkdtemp(prefix="radio-stock-")
+    sim = None
+    try:
+        sim, sim_fd = start_radio_sim(radio_sim, workdir, "STOCK-1", telemetry_hz)
+        yield sim_fd
+    finally:
+        holder.kill()
+        if sim is not None:
+            sim.terminate()
+            sim.wait()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def finish(child, lines):
+    """Ends a --watch or monitor with SIGTERM; prints all it wrote; its status."""
+    child.send_signal(signal.SIGTERM)
+    rest, _ = child.communicate(timeout=10)
+    sys.stdout.write("".join(line.decode() for line in lines) + rest.decode())
+    return child.returncode
+
+
 def stock_reconnect(tb, argv):
     """`radio-cli ARGS...` (a monitor of udev://?serial=STOCK-1) while the
     FT230X with the radio is pulled out and, 1.5 s later, plugged into
@@ -210,17 +242,12 @@ def stock_reconnect(tb, argv):
     away, and when it came back: probes are for opens and arrivals, not for
     the reconnect loop's polls."""
     cli, radio_sim, args = argv[1], argv[3], argv[4:]
-    for name in ("cp2102", "ch340", "keyboard", "uarts", "ft230x"):
-        load(tb, name)
-    holder = subprocess.Popen(["sleep", "120"], stdin=open("/dev/ttyUSB2", "rb", buffering=0))
-    workdir = tempfile.mkdtemp(prefix="radio-stock-")
-    sim = None
-    try:
-        sim, sim_fd = start_radio_sim(radio_sim, workdir, "STOCK-1", telemetry_hz=20)
+    with stock_bench(tb, radio_sim, telemetry_hz=20) as sim_fd:
+        load(tb, "ft230x")
         master = tb.get_dev_fd("/dev/ttyUSB0")
         stop = relay(master, sim_fd)
         silent = tb.get_dev_fd("/dev/ttyUSB1")
-        child = subprocess.Popen([cli] + args, stdout=subprocess.PIPE)
+        child = subprocess.Popen([cli] + args, stdout=subprocess.PIPE, bufsize=0)
         lines = []
         report = {}
         if read_until(child, lines, b'"seq"'):
@@ -248,17 +275,9 @@ def stock_reconnect(tb, argv):
                 tb.uevent("/sys/devices/pci0000:00/0000:00:14.0/usb1/1-7/1-7:1.0/ttyUSB3/tty/ttyUSB3", "add")
                 if read_until(child, lines, b'"seq"'):
                     report["at_arrival"] = len(drain(silent))
-        child.send_signal(signal.SIGTERM)
-        rest, _ = child.communicate(timeout=10)
-        sys.stdout.write("".join(l.decode() for l in lines) + rest.decode())
+        status = finish(child, lines)
         print(json.dumps({"testbed": report}), file=sys.stderr)
-        return child.returncode
-    finally:
-        holder.kill()
-        if sim is not None:
-            sim.terminate()
-            sim.wait()
-        shutil.rmtree(workdir, ignore_errors=True)
+        return status
 
 
 def stock(tb, argv, hotplug):
@@ -270,13 +289,7 @@ def stock(tb, argv, hotplug):
     and a USB keyboard (not serial), the mainboard's 16550A (ttyS0) and an
     8250 placeholder with no UART (ttyS1)."""
     cli, radio_sim, args = argv[1], argv[3], argv[4:]
-    for name in ("cp2102", "ch340", "keyboard", "uarts"):
-        load(tb, name)
-    holder = subprocess.Popen(["sleep", "120"], stdin=open("/dev/ttyUSB2", "rb", buffering=0))
-    workdir = tempfile.mkdtemp(prefix="radio-stock-")
-    sim = None
-    try:
-        sim, sim_fd = start_radio_sim(radio_sim, workdir, "STOCK-1")
+    with stock_bench(tb, radio_sim) as sim_fd:
         if not hotplug:
             load(tb, "ft230x")
             relay(tb.get_dev_fd("/dev/ttyUSB0"), sim_fd)
@@ -295,31 +308,21 @@ def stock(tb, argv, hotplug):
                                           "ttyUSB1_settings_kept": termios.tcgetattr(silent) == before,
                                           "ttyUSB2_received": len(drain(busy))}}), file=sys.stderr)
             return done.returncode
-        child = subprocess.Popen([cli] + args, stdout=subprocess.PIPE)
+        child = subprocess.Popen([cli] + args, stdout=subprocess.PIPE, bufsize=0)
         # The ports present at start (the monitor runs before they print),
         # ttyUSB2 the last of them.
-        lines = [child.stdout.readline()]
-        while lines[-1] and b"/dev/ttyUSB2" not in lines[-1]:
-            lines.append(child.stdout.readline())
-        # The FT230X is plugged in with the radio on it: udev announces the
-        # tty, radio-cli probes it.
-        load(tb, "ft230x")
-        relay(tb.get_dev_fd("/dev/ttyUSB0"), sim_fd)
-        lines.append(child.stdout.readline())
-        tty_path = "/sys/devices/pci0000:00/0000:00:14.0/usb1/1-3/1-3:1.0/ttyUSB0/tty/ttyUSB0"
-        tb.uevent(tty_path, "remove")
-        tb.remove_device(tty_path)
-        lines.append(child.stdout.readline())
-        child.send_signal(signal.SIGTERM)
-        rest, _ = child.communicate(timeout=10)
-        sys.stdout.write("".join(l.decode() for l in lines) + rest.decode())
-        return child.returncode
-    finally:
-        holder.kill()
-        if sim is not None:
-            sim.terminate()
-            sim.wait()
-        shutil.rmtree(workdir, ignore_errors=True)
+        lines = []
+        if read_until(child, lines, b"/dev/ttyUSB2"):
+            # The FT230X is plugged in with the radio on it: udev announces
+            # the tty, radio-cli probes it.
+            load(tb, "ft230x")
+            relay(tb.get_dev_fd("/dev/ttyUSB0"), sim_fd)
+            if read_until(child, lines, b'"add"'):
+                tty_path = "/sys/devices/pci0000:00/0000:00:14.0/usb1/1-3/1-3:1.0/ttyUSB0/tty/ttyUSB0"
+                tb.uevent(tty_path, "remove")
+                tb.remove_device(tty_path)
+                read_until(child, lines, b'"remove"')
+        return finish(child, lines)
 
 
 def main(argv):
