@@ -56,6 +56,17 @@ struct DiscoveryTests {
         #expect(cp["stable_link"] as? String == "/dev/radio/CP0042")
         #expect(cp["latency_timer_ms"] is NSNull)
 
+        // --all adds the plain FTDI cable and the Arduino (CDC-ACM); the
+        // console, with no device behind it, is no port.
+        let all = try await underUmockdev([Self.cli, "run", "list", "--all"])
+        #expect(all.status == 0, "\(all.stderr)")
+        let listed: [String] = all.stdout.split(separator: "\n").map { line in
+            String(line.prefix { $0 != " " })
+        }
+        #expect(listed == ["/dev/ttyACM0", "/dev/ttyUSB0", "/dev/radio/CP0042", "/dev/ttyUSB2"], "\(all.stdout)")
+        #expect(all.stdout.contains("/dev/ttyACM0  2341:0043  serial ARD123  Arduino (www.arduino.cc) Arduino Uno  cdc_acm  free  not a known radio"))
+        #expect(all.stdout.contains("radio (adapter table)") && all.stdout.contains("radio (udev rules)"))
+
         // The 16 ms FTDI default is called out, with the fix; the CP210x has no timer.
         #expect(done.stderr.contains("warning: /dev/ttyUSB0 has a 16 ms latency timer"))
         #expect(done.stderr.contains("/sys/bus/usb-serial/devices/ttyUSB0/latency_timer"))
