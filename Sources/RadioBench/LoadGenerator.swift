@@ -33,9 +33,19 @@ public struct LoadPlan: Sendable {
 
     /// The time request `i` is due, after the start: request i is due at
     /// i / rate, and worker k sends requests k, k + workers, k + 2·workers…
+    /// A time past what a Duration holds in nanoseconds (a tiny rate and a
+    /// high i) saturates: it is after any run's end anyway.
     func due(_ i: Int) -> Duration {
-        .nanoseconds(Int64((Double(i) * 1e9 / rate).rounded()))
+        let ns = Double(i) * 1e9 / rate
+        guard ns < LoadPlan.latestNanoseconds else { return .nanoseconds(Int64(LoadPlan.latestNanoseconds)) }
+        return .nanoseconds(Int64(ns.rounded()))
     }
+
+    /// 2^62 ns (146 years): far past any run, and exactly a Double.
+    static let latestNanoseconds = 4_611_686_018_427_387_904.0
+
+    /// The lowest rate a run accepts: one request a day, the longest run.
+    public static let slowestRate = 1.0 / 86_400
 
     /// How many requests fall due within the duration.
     public var scheduled: Int {
@@ -53,6 +63,9 @@ public struct LoadTally: Sendable {
     /// Nanoseconds from the actual send to the reply (service time).
     public var serviceTime = LoadTally.histogram()
     public var sent = 0
+    /// Requests due within the duration that were never sent, because the
+    /// duration ended while the callers were behind.
+    public var notSent = 0
     public var ok = 0
     /// Failed calls by kind ("timeout", "busy", "wrong reply", ...).
     public var errors: [String: Int] = [:]
@@ -140,7 +153,8 @@ public enum LoadGenerator {
         }
         let finished = clock.now
         reporter.cancel()
-        let tally = shared.withLock { $0.tally }
+        var tally = shared.withLock { $0.tally }
+        tally.notSent = max(0, plan.scheduled - tally.sent)
         return LoadReport(plan: plan, tally: tally, elapsed: finished - start)
     }
 
@@ -160,6 +174,10 @@ public enum LoadGenerator {
             if due >= end { break }
             if clock.now < due { try? await Task.sleep(until: due, tolerance: .zero, clock: .continuous) }
             let sent = clock.now
+            // The duration is over: what is still due is not sent (the
+            // report counts it), and the run ends within one deadline, when
+            // the calls in flight have their answer or their timeout.
+            if sent >= end { break }
             let failure = await call(i, plan: plan, client: client, identity: identity)
             let done = clock.now
             shared.withLock { s in

@@ -132,6 +132,8 @@ struct LoadJSON: Encodable {
     let duration_s: Double
     let scheduled: Int
     let sent: Int
+    /// Due within the duration, but the duration ended first.
+    let not_sent: Int
     let ok: Int
     let errors: Int
     let error_kinds: [String: Int]

@@ -17,7 +17,10 @@ struct Load: AsyncParsableCommand {
             connection (a sharing daemon sees --clients clients); on other ports the callers \
             share one connection. Every reply is checked against its request (set values, \
             ping payloads unique to the run), so a reply delivered to the wrong caller \
-            counts as 'wrong reply'. A progress line goes to stderr each second.
+            counts as 'wrong reply'. Sending stops when --duration ends, even when the \
+            callers are behind: requests still due then are reported as not sent, and the run \
+            ends once the calls in flight have their answer or their timeout. A progress line \
+            goes to stderr each second.
 
             Exit status: 0 when the run completed (errors are in the report), 65 if any reply \
             was wrong, 75 if no call succeeded, and the usual codes when the port cannot be opened.
@@ -42,7 +45,9 @@ struct Load: AsyncParsableCommand {
 
     func validate() throws {
         guard (1...4096).contains(clients) else { throw ValidationError("--clients must be 1...4096, got \(clients)") }
-        guard rate.isFinite, rate > 0, rate <= 10_000_000 else { throw ValidationError("--rate must be a number of requests per second in (0, 10000000], got \(rate)") }
+        guard rate.isFinite, rate >= LoadPlan.slowestRate, rate <= 10_000_000 else {
+            throw ValidationError("--rate must be a number of requests per second from 1/86400 (one a day) to 10000000, got \(rate)")
+        }
         guard duration.isFinite, duration > 0, duration <= 86_400 else { throw ValidationError("--duration must be a number of seconds in (0, 86400], got \(duration)") }
     }
 
@@ -110,7 +115,7 @@ enum LoadOutput {
         JSON.emit(LoadJSON(
             port: port, clients: r.plan.workers, rate: r.plan.rate, command: r.plan.command.rawValue,
             duration_s: Double(r.plan.duration / .milliseconds(1)) / 1000,
-            scheduled: r.plan.scheduled, sent: t.sent, ok: t.ok, errors: t.errorCount,
+            scheduled: r.plan.scheduled, sent: t.sent, not_sent: t.notSent, ok: t.ok, errors: t.errorCount,
             error_kinds: t.errors, achieved_rate: (r.achievedRate * 10).rounded() / 10,
             elapsed_s: Double(r.elapsed / .milliseconds(1)) / 1000,
             latency_us: summary(t.latency), service_time_us: summary(t.serviceTime),
@@ -121,15 +126,25 @@ enum LoadOutput {
         let t = r.tally
         print("radio-cli load: \(port), \(r.plan.workers) clients, \(formatRate(r.plan.rate))/s of \(r.plan.command.rawValue) "
               + "for \(Double(r.plan.duration / .milliseconds(1)) / 1000) s")
-        print("requests: \(t.sent) sent of \(r.plan.scheduled) due, \(t.ok) ok, \(t.errorCount) errors"
+        print("requests: \(t.sent) sent of \(r.plan.scheduled) due"
+              + (t.notSent > 0 ? " (\(t.notSent) not sent: the duration ended with the callers behind)" : "")
+              + ", \(t.ok) ok, \(t.errorCount) errors"
               + (t.errors.isEmpty ? "" : " (" + t.errors.map { "\($0.key): \($0.value)" }.sorted().joined(separator: ", ") + ")"))
         print("achieved: \(formatRate(r.achievedRate))/s; latest start \(BenchOutput.micros(t.maxStartLag)) µs after due")
         guard t.latency.totalCount > 0 else { return }
-        print("latency (µs)          " + percentiles.map { $0.0.padding(toLength: 8, withPad: " ", startingAt: 0) }.joined() + "max")
-        for (label, h) in [("from due time", t.latency), ("service time", t.serviceTime)] {
-            let cells = percentiles.map { String(format: "%-8.1f", BenchOutput.micros(h.valueAtPercentile($0.1))) }.joined()
-            print(label.padding(toLength: 22, withPad: " ", startingAt: 0) + cells + String(format: "%.1f", BenchOutput.micros(h.max)))
+        let rows = [("from due time", t.latency), ("service time", t.serviceTime)].map { label, h in
+            (label, percentiles.map { String(format: "%.1f", BenchOutput.micros(h.valueAtPercentile($0.1))) }
+                + [String(format: "%.1f", BenchOutput.micros(h.max))])
         }
+        // Columns as wide as their widest figure (a run far behind has
+        // six-digit microseconds), with two spaces between.
+        let width = max(8, (rows.flatMap(\.1).map(\.count).max() ?? 0) + 2)
+        func pad(_ text: String, _ n: Int) -> String { text.padding(toLength: n, withPad: " ", startingAt: 0) }
+        func line(_ label: String, _ cells: [String]) -> String {
+            String((pad(label, 22) + cells.dropLast().map { pad($0, width) }.joined() + (cells.last ?? "")))
+        }
+        print(line("latency (µs)", percentiles.map(\.0) + ["max"]))
+        for (label, cells) in rows { print(line(label, cells)) }
     }
 
     static func formatRate(_ r: Double) -> String {

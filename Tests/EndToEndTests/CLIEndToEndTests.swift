@@ -121,6 +121,8 @@ struct CLIBadInputTests {
         (["monitor", "--rate", "-1"], "--rate"),
         (["load", "--rate", "0"], "--rate"),
         (["load", "--rate", "inf"], "--rate"),
+        // Its interval (1e19 ns) overflowed an Int64 and crashed the run (SIGILL).
+        (["load", "--rate", "1e-10"], "--rate must be a number of requests per second from 1/86400 (one a day)"),
         (["load", "--clients", "0"], "--clients"),
         (["load", "--duration", "-2"], "--duration"),
         (["load", "--command", "explode"], "unknown --command 'explode'"),
@@ -133,6 +135,24 @@ struct CLIBadInputTests {
         // A working radio, so that only the bad argument can fail the call.
         let port = arguments.contains("--port") || arguments == ["frobnicate"] ? [] : ["--port", "loop://"]
         expectFailure(try await run("radio-cli", arguments + port), status: 64, mentioning: text)
+    }
+
+    /// `load` far behind its rate stops sending when the duration ends and
+    /// counts what it never sent. Before, it worked through all 5,000,000
+    /// due requests (30 s here, 11.5 s on the machine that found it): the
+    /// hang limit of 10 s fails that, with no timing asserted.
+    @Test func loadStopsSendingAtTheEndOfItsDuration() async throws {
+        let done = try await run("radio-cli", ["load", "--port", "loop://?telemetry-hz=0", "--rate", "1e7",
+                                               "--duration", "0.5", "--json", "--quiet"], limit: .seconds(10))
+        #expect(done.status == 0, "\(done.stderr)")
+        let report = try #require(JSONSerialization.jsonObject(with: Data(done.stdout.utf8)) as? [String: Any])
+        let scheduled = try #require(report["scheduled"] as? Int)
+        let sent = try #require(report["sent"] as? Int)
+        let notSent = try #require(report["not_sent"] as? Int)
+        #expect(scheduled == 5_000_000)
+        #expect(sent + notSent == scheduled)
+        #expect(notSent > 0)
+        #expect(report["ok"] as? Int == sent)
     }
 
     @Test func aMissingPortIsUnavailable() async throws {
