@@ -1,0 +1,100 @@
+import Foundation
+import Testing
+
+/// A peer of Tests/interop/hostile_peer.py, with the line it printed when
+/// ready (a TCP port or a socket path).
+final class HostilePeer {
+    let process = Process()
+    let address: String
+    private let out = Pipe()
+
+    init(_ arguments: [String]) throws {
+        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("interop/hostile_peer.py").path
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+        process.arguments = [script] + arguments
+        process.standardOutput = out
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        var line = Data()
+        let deadline = ContinuousClock.now + .seconds(20)
+        while !line.contains(UInt8(ascii: "\n")) && ContinuousClock.now < deadline {
+            guard let chunk = readChunk(out.fileHandleForReading.fileDescriptor) else { break }
+            line.append(chunk)
+        }
+        guard let text = String(data: line, encoding: .utf8), let first = text.split(separator: "\n").first else {
+            process.terminate()
+            throw PeerError.notReady
+        }
+        address = String(first)
+    }
+
+    enum PeerError: Error { case notReady }
+
+    deinit {
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        process.waitUntilExit()
+    }
+}
+
+/// Peers that misbehave on purpose (issue 16): each call ends at its
+/// deadline with the right status. No time is asserted: each run has a
+/// hang limit (`run(limit:)`) that the overrun these tests pin down (as
+/// long as the peer kept flooding, 30 s and more) would exceed many times.
+@Suite("Hostile peers")
+struct HostilePeerTests {
+    @Test("a telnet-command flood on rfc2217:// ends the call at --timeout with 75")
+    func telnetFloodEndsAtTheDeadline() async throws {
+        let peer = try HostilePeer(["iac-flood"])
+        let done = try await run("radio-cli", ["get-state", "--port", "rfc2217://127.0.0.1:\(peer.address)",
+                                               "--timeout", "0.5", "--retries", "0"], limit: .seconds(8))
+        #expect(done.status == 75, "\(done.stderr)")
+        #expect(done.stderr == "radio-cli: timeout: no reply to GetState within 500 ms\n", "\(done.stderr)")
+    }
+
+    @Test("a flood of random bytes on tcp:// ends the call at --timeout as garbage, 65")
+    func junkFloodEndsAtTheDeadline() async throws {
+        let peer = try HostilePeer(["junk-flood"])
+        let done = try await run("radio-cli", ["get-state", "--port", "tcp://127.0.0.1:\(peer.address)",
+                                               "--timeout", "0.5"], limit: .seconds(8))
+        #expect(done.status == 65, "\(done.stderr)")
+        #expect(done.stderr.hasPrefix("radio-cli: no valid reply to GetState:"), "\(done.stderr)")
+        #expect(done.stderr.split(separator: "\n").count == 1)
+    }
+
+    @Test("serve in front of a flooding rfc2217 server finishes starting and stops on SIGTERM")
+    func serveStartsInFrontOfAFlood() async throws {
+        let peer = try HostilePeer(["iac-flood"])
+        let daemon = try LineProcess("radio-cli", ["serve", "--port", "rfc2217://127.0.0.1:\(peer.address)",
+                                                   "--listen", "127.0.0.1:0"])
+        try await daemon.waitUntil("listening") { daemon.lines.contains { $0.hasPrefix("listening on tcp://") } }
+        #expect(daemon.errorLines.contains { $0.contains("did not answer Identify") })
+        let (status, _) = try await daemon.interrupt(SIGTERM)
+        #expect(status == 0)
+    }
+
+    @Test("a connect to a unix:// daemon that is not accepting gives up at --timeout with 75")
+    func stuckUnixListenerEndsAtTheDeadline() async throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("stuck-\(getpid())-\(UUID().uuidString.prefix(8)).sock").path
+        defer { unlink(path) }
+        let peer = try HostilePeer(["unix-stuck", path])
+        let done = try await run("radio-cli", ["get-state", "--port", "unix://\(peer.address)", "--timeout", "1"],
+                                 limit: .seconds(8))
+        #expect(done.status == 75, "\(done.stderr)")
+        #expect(done.stderr.contains("did not accept the connection in time"), "\(done.stderr)")
+
+        // A second daemon on the same path finds it held, and says so.
+        let serve = try await run("radio-cli", ["serve", "--port", "loop://", "--listen", "unix:\(path)"], limit: .seconds(8))
+        #expect(serve.status == 69, "\(serve.stderr)")
+        #expect(serve.stderr.contains("a daemon holds it but is not accepting (stopped?)"), "\(serve.stderr)")
+    }
+
+    @Test("a connect to a tcp:// listener whose backlog is full gives up at --timeout with 75")
+    func stuckTCPListenerEndsAtTheDeadline() async throws {
+        let peer = try HostilePeer(["tcp-stuck"])
+        let done = try await run("radio-cli", ["get-state", "--port", "tcp://127.0.0.1:\(peer.address)", "--timeout", "1"],
+                                 limit: .seconds(8))
+        #expect(done.status == 75, "\(done.stderr)")
+        #expect(done.stderr.contains("did not accept the connection in time"), "\(done.stderr)")
+    }
+}

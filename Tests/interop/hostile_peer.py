@@ -1,0 +1,83 @@
+#!/usr/bin/env python3
+"""Peers that misbehave on purpose, for Tests/EndToEndTests/HostilePeerTests.
+
+  hostile_peer.py iac-flood      a TCP server that streams telnet commands
+                                 (IAC DO <option> for every option, over and
+                                 over) at each client for 60 s, and no data
+  hostile_peer.py junk-flood     the same with random bytes
+  hostile_peer.py tcp-stuck      a TCP listener that never accepts, its
+                                 backlog already full
+  hostile_peer.py unix-stuck P   the same on a Unix socket at path P
+
+Prints one line when ready: the TCP port, or the socket path. Runs until
+killed (60 s at most)."""
+import os
+import socket
+import sys
+import threading
+import time
+
+
+def flood(make_chunk):
+    server = socket.socket()
+    server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    server.bind(("127.0.0.1", 0))
+    server.listen(16)
+    print(server.getsockname()[1], flush=True)
+
+    def serve(conn):
+        end = time.monotonic() + 60
+        try:
+            while time.monotonic() < end:
+                conn.sendall(make_chunk())
+        except OSError:
+            pass
+        conn.close()
+
+    while True:
+        conn, _ = server.accept()
+        threading.Thread(target=serve, args=(conn,), daemon=True).start()
+
+
+def stuck(family, address):
+    """A listener with a backlog of 0 that never accepts, filled up by
+    connections of our own, so that the next connect has to wait."""
+    server = socket.socket(family)
+    server.bind(address)
+    server.listen(0)
+    address = server.getsockname()
+    held = []
+    for _ in range(8):
+        c = socket.socket(family)
+        c.setblocking(False)
+        try:
+            c.connect(address)
+        except BlockingIOError:
+            pass  # TCP: the SYN waits in the queue
+        except OSError:
+            break  # Unix: the backlog is full
+        held.append(c)
+    time.sleep(0.2)
+    print(address[1] if family == socket.AF_INET else address, flush=True)
+    time.sleep(60)
+
+
+def main(argv):
+    mode = argv[1] if len(argv) > 1 else ""
+    if mode == "iac-flood":
+        chunk = bytes(b for option in range(256) for b in (255, 253, option))
+        flood(lambda: chunk)
+    elif mode == "junk-flood":
+        flood(lambda: os.urandom(4096))
+    elif mode == "tcp-stuck":
+        stuck(socket.AF_INET, ("127.0.0.1", 0))
+    elif mode == "unix-stuck" and len(argv) == 3:
+        stuck(socket.AF_UNIX, argv[2])
+    else:
+        print(__doc__, file=sys.stderr)
+        return 64
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
