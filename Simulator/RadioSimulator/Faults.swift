@@ -13,6 +13,7 @@ public import RadioProtocol
 ///     garbage=0.01          send a burst of noise (ending in a delimiter) before a response
 ///     wrong-seq=0.01        answer with the wrong sequence number
 ///     unknown-type=0.01     answer with a message type no protocol version defines
+///     other-version=0.01    send a copy of the response with version byte 2 before it
 ///     delay=5ms             hold every response this long
 ///     jitter=2ms            plus up to this much more, at random
 ///     fragment              write what the radio sends one byte per write
@@ -30,6 +31,7 @@ public struct FaultConfiguration: Sendable, Hashable {
     public var garbage = 0.0
     public var wrongSequence = 0.0
     public var unknownType = 0.0
+    public var otherVersion = 0.0
     public var delay: Duration = .zero
     public var jitter: Duration = .zero
     /// Largest piece per write when fragmenting: 1 (byte by byte) or 7
@@ -46,7 +48,7 @@ public struct FaultConfiguration: Sendable, Hashable {
 
     /// The spec's names, for help and errors.
     public static let names = ["corrupt", "drop-request", "drop-response", "duplicate", "garbage", "wrong-seq",
-                               "unknown-type", "delay", "jitter", "fragment", "stall", "hangup"]
+                               "unknown-type", "other-version", "delay", "jitter", "fragment", "stall", "hangup"]
 
     public struct ParseError: Error, CustomStringConvertible, Sendable {
         public let description: String
@@ -79,6 +81,7 @@ public struct FaultConfiguration: Sendable, Hashable {
             case "garbage": garbage = try rate()
             case "wrong-seq": wrongSequence = try rate()
             case "unknown-type": unknownType = try rate()
+            case "other-version": otherVersion = try rate()
             case "delay": delay = try duration()
             case "jitter": jitter = try duration()
             case "hangup": hangupAfter = try duration()
@@ -130,6 +133,7 @@ public struct FaultCounters: Sendable, Hashable {
     public var garbageBursts = 0
     public var wrongSequences = 0
     public var unknownTypes = 0
+    public var otherVersions = 0
     public var stalls = 0
     public init() {}
 }
@@ -179,6 +183,14 @@ struct FaultInjector: Sendable {
         if chance(faults.unknownType) {
             counters.unknownTypes += 1
             frame = Frame(type: FrameType.responseFlag | 0x7E, sequence: frame.sequence, payload: frame.payload)
+        }
+        if chance(faults.otherVersion) {
+            // Its twin from a protocol version 2 radio: same number, same
+            // type. A host must take it for undecodable (PROTOCOL.md §8).
+            counters.otherVersions += 1
+            var twin = frame
+            twin.version = 2
+            twin.encode(into: &output)
         }
         frame.encode(into: &output)
         if chance(faults.duplicate) {

@@ -60,7 +60,7 @@ struct RadioSim: ParsableCommand {
 
     @Option(help: ArgumentHelp(
         "Faults to act out, reproducible with --seed: corrupt=RATE, drop-request=RATE, drop-response=RATE, "
-            + "duplicate=RATE, garbage=RATE, wrong-seq=RATE, unknown-type=RATE, delay=5ms, jitter=2ms, fragment[=random], "
+            + "duplicate=RATE, garbage=RATE, wrong-seq=RATE, unknown-type=RATE, other-version=RATE, delay=5ms, jitter=2ms, fragment[=random], "
             + "stall=CHANCE:DURATION, hangup=DURATION (comma-separated; see docs/RELIABILITY.md).",
         valueName: "list"))
     var fault: String?

@@ -464,6 +464,12 @@ public final class RadioDaemon: Sendable {
 
     private func fromRadio(_ event: FrameDecoder.Event, wire: ArraySlice<UInt8>) {
         guard case .frame(let frame) = event else { return }
+        // Another version's frame is undecodable (§8): it must not take the
+        // entry that the valid reply after it is for.
+        guard frame.version == Frame.protocolVersion else {
+            stats.withLock { $0.ignoredFrames += 1 }
+            return
+        }
         if FrameType.isResponse(frame.type) {
             let entry = map.withLock { $0.take(frame.sequence, command: frame.type & ~FrameType.responseFlag) }
             guard let entry, let client = registry.withLock({ $0.byID[entry.client] }) else {

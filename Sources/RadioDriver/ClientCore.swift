@@ -45,6 +45,7 @@ final class Core: Sendable {
             s.timeouts = e.timeouts
             s.telemetryFrames = e.telemetryFrames
             s.unmatchedResponses = e.unmatchedResponses
+            s.otherVersionFrames = e.otherVersionFrames
             s.crcErrors = d.crcErrors
             s.framingErrors = d.cobsErrors + d.shortFrames + d.oversized
             s.discardedBytes = d.discardedBytes

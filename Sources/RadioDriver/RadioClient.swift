@@ -52,6 +52,8 @@ public final class RadioClient: Sendable {
         /// Responses that matched no waiting request (late, duplicated, or
         /// for another command): dropped, never delivered.
         public var unmatchedResponses = 0
+        /// Frames of another protocol version, dropped as undecodable.
+        public var otherVersionFrames = 0
         public var crcErrors = 0
         public var framingErrors = 0
         public var discardedBytes = 0

@@ -69,6 +69,10 @@ public struct RequestEngine<Waiter> {
         /// for another command): dropped, never delivered.
         public var unmatchedResponses = 0
         public var telemetryFrames = 0
+        /// Frames with a version byte other than 1: undecodable (PROTOCOL.md
+        /// §8), dropped before any matching, so the valid reply that follows
+        /// still completes its call.
+        public var otherVersionFrames = 0
         public init() {}
     }
 
@@ -372,6 +376,11 @@ public struct RequestEngine<Waiter> {
 
     @inlinable
     mutating func dispatch(_ frame: FrameView, wire: ArraySlice<UInt8>, _ handle: (Event) -> Void) {
+        guard frame.version == Frame.protocolVersion else {
+            statistics.otherVersionFrames += 1
+            trace?(wire, "seq=\(frame.sequence) version \(frame.version): not this protocol's, dropped")
+            return
+        }
         let message = Result { () throws(MessageError) -> Message in try Message(view: frame) }
         if let trace {
             switch message {

@@ -34,6 +34,7 @@ enum Output {
             ("framing_errors", "Framing errors (resyncs)", s.framingErrors),
             ("discarded_bytes", "Bytes discarded", s.discardedBytes),
             ("unmatched_responses", "Unmatched responses", s.unmatchedResponses),
+            ("other_version_frames", "Frames of another version", s.otherVersionFrames),
             ("telemetry_frames", "Telemetry frames", s.telemetryFrames),
             ("disconnections", "Disconnections", s.disconnections),
         ]

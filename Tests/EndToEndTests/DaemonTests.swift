@@ -93,6 +93,22 @@ struct DaemonTests {
     /// (Tests/interop/protocol_client.py on scripts/vectors.py) connects to
     /// the daemon unchanged, while radio-cli clients use the same sequence
     /// numbers: it gets its own two replies and telemetry.
+    /// PROTOCOL.md §8: a radio frame of another version is undecodable. The
+    /// daemon took it as the reply (its entry used up, the real reply then
+    /// unmatched, the client timed out); it drops it, and the reply after
+    /// it reaches the client.
+    @Test func framesOfAnotherVersionFromTheRadioAreDropped() async throws {
+        let sim = try SimProcess(["--telemetry-hz", "0", "--fault", "other-version=1"])
+        let daemon = try await Daemon(port: sim.path, unixSocket: false)
+        let done = try await run("radio-cli", ["set-channel", "42", "--port", daemon.tcp, "--timeout", "2"])
+        #expect(done.status == 0, "\(done.stderr)")
+        let state = try await run("radio-cli", ["get-state", "--port", daemon.tcp, "--json", "--timeout", "2"])
+        #expect(state.status == 0, "\(state.stderr)")
+        #expect(try Self.json(state.stdout)["channel"] as? Int == 42)
+        _ = try await daemon.stop()
+        #expect(sim.stop() == 0)
+    }
+
     @Test func aClientInAnotherLanguageConnectsUnchanged() async throws {
         let sim = try SimProcess(["--telemetry-hz", "50"])
         let daemon = try await Daemon(port: sim.path, unixSocket: false)

@@ -89,6 +89,14 @@ struct HostilePeerTests {
         #expect(serve.stderr.contains("a daemon holds it but is not accepting (stopped?)"), "\(serve.stderr)")
     }
 
+    @Test("a radio that sends a version-2 twin before each reply: every command works (PROTOCOL.md §8)",
+          arguments: [["get-state"], ["set-power", "12.5"], ["set-channel", "7"], ["info"], ["ping", "--count", "2"]])
+    func framesOfAnotherVersionAreUndecodable(_ command: [String]) async throws {
+        // Before: the twin completed the call as a malformed reply, exit 65.
+        let done = try await run("radio-cli", command + ["--port", "sim://?fault=other-version=1&telemetry-hz=0"])
+        #expect(done.status == 0, "\(done.stderr)")
+    }
+
     @Test("a connect to a tcp:// listener whose backlog is full gives up at --timeout with 75")
     func stuckTCPListenerEndsAtTheDeadline() async throws {
         let peer = try HostilePeer(["tcp-stuck"])

@@ -76,6 +76,30 @@ struct RequestEngineTests {
         #expect(engine.numbersHeld == 1)
     }
 
+    /// PROTOCOL.md §8: a frame whose version is not 1 is undecodable. It
+    /// used to complete the call as a malformed reply (exit 65); it is
+    /// dropped, and the version-1 reply after it completes the call.
+    @Test func aFrameOfAnotherVersionIsDroppedAndTheReplyAfterItCounts() throws {
+        var engine = Engine()
+        let (_, seq) = try start(&engine, .setChannel(7), waiter: 10)
+        var wrong = Message.response(.ok(.channel(7))).frame(sequence: seq)
+        wrong.version = 2
+        var bytes: [UInt8] = []
+        wrong.encode(into: &bytes)
+        let sample = Measurements(rssiDeciDBm: -700, snrDeciDB: 200, temperatureDeciC: 300, supplyMillivolts: 13_800,
+                                  forwardDeciDBm: 100, reflectedDeciDBm: 0)
+        var telemetry = Message.telemetry(TelemetrySample(sequence: 1, uptimeMillis: 5, measurements: sample))
+            .frame(sequence: 0)
+        telemetry.version = 0
+        telemetry.encode(into: &bytes)
+        let first = feed(&engine, bytes)
+        #expect(first.resumed.isEmpty && first.telemetry.isEmpty)
+        #expect(engine.statistics.otherVersionFrames == 2)
+        #expect(engine.statistics.unmatchedResponses == 0)
+        let log = feed(&engine, answer(.ok(.channel(7)), seq: seq))
+        #expect(outcome(log) == .response(.ok(.channel(7))))
+    }
+
     @Test func aResponseForAnotherCommandIsUnmatched() throws {
         var engine = Engine()
         let (_, seq) = try start(&engine, .setChannel(7), waiter: 1)
