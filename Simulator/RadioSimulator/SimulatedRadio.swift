@@ -19,6 +19,8 @@ public struct SimulatorConfiguration: Sendable, Hashable {
     public var baud: Int? = nil
     /// Faults to act out (none by default); see `FaultConfiguration`.
     public var faults = FaultConfiguration()
+    /// How Identify misdescribes the radio (none by default); see `Quirks`.
+    public var quirks = Quirks()
 
     public init() {}
 }
@@ -63,9 +65,12 @@ public struct SimulatedRadio: Sendable {
     }
 
     public var identity: Identity {
-        Identity(model: configuration.model, serialNumber: configuration.serialNumber,
-                 firmwareVersion: configuration.firmwareVersion, protocolVersion: Frame.protocolVersion,
-                 powerRange: configuration.powerRange, channelRange: configuration.channelRange)
+        let q = configuration.quirks
+        return Identity(model: configuration.model, serialNumber: configuration.serialNumber,
+                        firmwareVersion: configuration.firmwareVersion,
+                        protocolVersion: q.identifyVersion ?? Frame.protocolVersion,
+                        powerRange: q.claimedPowerRange ?? configuration.powerRange,
+                        channelRange: q.claimedChannelRange ?? configuration.channelRange)
     }
 
     /// Answers one frame. Returns nil for frames a radio does not answer

@@ -65,16 +65,26 @@ struct RadioSim: ParsableCommand {
         valueName: "list"))
     var fault: String?
 
+    @Option(help: ArgumentHelp(
+        "How Identify misdescribes the radio, for testing hosts: identify-version=N, claim-power=LOW:HIGH (dBm), "
+            + "claim-channels=LOW:HIGH (comma-separated; the radio still enforces its real ranges).",
+        valueName: "list"))
+    var quirk: String?
+
     func validate() throws {
         if firmware != nil {
             let given = [("--telemetry-hz", telemetryHz != nil), ("--seed", seed != nil),
-                         ("--serial-number", serialNumber != nil), ("--baud", baud != nil), ("--fault", fault != nil)]
+                         ("--serial-number", serialNumber != nil), ("--baud", baud != nil), ("--fault", fault != nil),
+                         ("--quirk", quirk != nil)]
             if let option = given.first(where: { $0.1 })?.0 {
                 throw ValidationError("\(option) is a simulator option; the firmware under --firmware has its own")
             }
         }
         if let fault {
             do { _ = try FaultConfiguration(parsing: fault) } catch { throw ValidationError("--fault: \(error.description)") }
+        }
+        if let quirk {
+            do { _ = try Quirks(parsing: quirk) } catch { throw ValidationError("--quirk: \(error.description)") }
         }
         if let baud, !(50...20_000_000).contains(baud) {
             throw ValidationError("--baud must be 50...20000000, got \(baud)")
@@ -95,6 +105,7 @@ struct RadioSim: ParsableCommand {
         if let serialNumber { c.serialNumber = serialNumber }
         c.baud = baud
         if let fault, let faults = try? FaultConfiguration(parsing: fault) { c.faults = faults }
+        if let quirk, let quirks = try? Quirks(parsing: quirk) { c.quirks = quirks }
         return c
     }
 

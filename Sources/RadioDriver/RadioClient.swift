@@ -120,6 +120,7 @@ public final class RadioClient: Sendable {
         guard case .identity(let id) = try await send(.identify, timeout: timeout) else {
             throw .malformedResponse(.identify)
         }
+        if let why = id.incompatibility { throw .incompatibleRadio(why) }
         // The radio said who it is: from now on a reconnect by path must
         // find this radio again, not whatever took the path.
         if core.transport.expectedSerialNumber == nil { core.transport.expectSerialNumber(id.serialNumber) }

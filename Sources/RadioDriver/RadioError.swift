@@ -37,6 +37,9 @@ public enum RadioError: Error, Hashable, Sendable, CustomStringConvertible {
     case system(String, Errno)
     /// A request the protocol cannot carry (a ping payload over 249 bytes).
     case invalidRequest(String)
+    /// The radio's Identify says it cannot be driven: another protocol
+    /// version, or a range whose lower end is above its upper.
+    case incompatibleRadio(String)
     /// The client was closed.
     case closed
     /// The calling task was cancelled.
@@ -76,6 +79,8 @@ public enum RadioError: Error, Hashable, Sendable, CustomStringConvertible {
             "\(what): \(e.description)"
         case .invalidRequest(let why):
             "invalid request: \(why)"
+        case .incompatibleRadio(let why):
+            "incompatible radio: \(why)"
         case .closed:
             "the radio connection is closed"
         case .cancelled:

@@ -90,6 +90,21 @@ public struct Identity: Hashable, Sendable {
 
     /// The longest model, serial or firmware string, in UTF-8 bytes.
     public static let maxStringBytes = 32
+
+    /// Why a host that speaks this protocol cannot drive the radio this
+    /// Identify describes; nil when it can.
+    public var incompatibility: String? {
+        if protocolVersion != Frame.protocolVersion {
+            return "it speaks protocol version \(protocolVersion); this host speaks version \(Frame.protocolVersion)"
+        }
+        if powerRange.lower > powerRange.upper {
+            return "it reports a power range from \(powerRange.lower) down to \(powerRange.upper)"
+        }
+        if channelRange.lower > channelRange.upper {
+            return "it reports channels from \(channelRange.lower) down to \(channelRange.upper)"
+        }
+        return nil
+    }
 }
 
 /// The GetState reply.

@@ -5,7 +5,7 @@ public import RadioSimulator
 /// this process, behind a real pty.
 public struct SimScheme: PortScheme {
     public static let name = "sim"
-    public static let options = ["telemetry-hz", "seed", "baud", "fault"]
+    public static let options = ["telemetry-hz", "seed", "baud", "fault", "quirk"]
     public static let usage = "sim, sim://?telemetry-hz=N&seed=N&fault=SPEC"
     public let configuration: SimulatorConfiguration
     public let settings: SerialSettings
@@ -26,7 +26,7 @@ public struct SimScheme: PortScheme {
 /// `loop`, `loop://?seed=7`: the simulator in this process, through memory.
 public struct LoopScheme: PortScheme {
     public static let name = "loop"
-    public static let options = ["telemetry-hz", "seed", "fault"]
+    public static let options = ["telemetry-hz", "seed", "fault", "quirk"]
     public static let usage = "loop, loop://?telemetry-hz=N&seed=N&fault=SPEC"
     public let configuration: SimulatorConfiguration
 
@@ -52,6 +52,13 @@ extension SimulatorConfiguration {
         if let spec = query.take("fault") {
             do {
                 faults = try FaultConfiguration(parsing: spec)
+            } catch {
+                throw .invalidPort("\(error.description) in '\(query.text)'")
+            }
+        }
+        if let spec = query.take("quirk") {
+            do {
+                quirks = try Quirks(parsing: spec)
             } catch {
                 throw .invalidPort("\(error.description) in '\(query.text)'")
             }

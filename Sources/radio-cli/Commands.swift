@@ -54,14 +54,15 @@ struct SetPower: AsyncParsableCommand {
 
     func run() async throws {
         let power = try requested()
+        var reported: ClosedSpan<Power>?
         let (port, applied) = try await global.withRadio { r throws(RadioError) -> (String, Power) in
             let range = try await r.identify().powerRange
-            guard range.contains(power) else {
-                throw .device(.setPower, .outOfRange)
-            }
+            reported = range
+            // Refused here, before anything is sent: the radio said its range.
+            guard range.contains(power) else { throw .device(.setPower, .outOfRange) }
             return (r.portName, try await r.setPower(power))
-        } rangeMessage: { r in
-            "power \(power) is out of range: this radio accepts \(r.powerRange.lower) to \(r.powerRange.upper)"
+        } outOfRange: {
+            reported.map { refusal("power", "\(power)", inside: $0.contains(power), "\($0.lower)", "\($0.upper)") }
         }
         Output.applied("power", text: applied.description, json: AppliedJSON(port: port, power_dbm: applied.dBm), json: global.json)
     }
@@ -94,12 +95,14 @@ struct SetChannel: AsyncParsableCommand {
 
     func run() async throws {
         let channel = try requested()
+        var reported: ClosedSpan<UInt16>?
         let (port, applied) = try await global.withRadio { r throws(RadioError) -> (String, UInt16) in
             let range = try await r.identify().channelRange
+            reported = range
             guard range.contains(channel) else { throw .device(.setChannel, .outOfRange) }
             return (r.portName, try await r.setChannel(channel))
-        } rangeMessage: { r in
-            "channel \(channel) is out of range: this radio accepts \(r.channelRange.lower) to \(r.channelRange.upper)"
+        } outOfRange: {
+            reported.map { refusal("channel", "\(channel)", inside: $0.contains(channel), "\($0.lower)", "\($0.upper)") }
         }
         Output.applied("channel", text: "\(applied)", json: AppliedJSON(port: port, channel: Int(applied)), json: global.json)
     }
@@ -146,4 +149,13 @@ struct Ping: AsyncParsableCommand {
         Output.pings(rtts, lost: lost, port: port, json: json)
         if rtts.isEmpty { throw Failure("no replies from \(port)", status: 75) }
     }
+}
+
+/// The one line for an *out of range* refusal: the value outside the range
+/// Identify gave (refused before sending), or inside it and refused by the
+/// radio all the same (its Identify and its checks disagree).
+func refusal(_ what: String, _ value: String, inside: Bool, _ lower: String, _ upper: String) -> String {
+    inside
+        ? "the radio refused \(what) \(value) as out of range, although its Identify reports \(lower) to \(upper)"
+        : "\(what) \(value) is out of range: this radio accepts \(lower) to \(upper)"
 }

@@ -22,7 +22,7 @@ struct RadioCLI: AsyncParsableCommand {
             it comes back; add ?reconnect=off to stop instead.
 
             Exit status (sysexits): 0 ok, 64 usage, 65 bad data (value out of range, garbage \
-            from the port), 69 port unavailable or gone, 70 internal error, 75 timeout or port \
+            from the port), 69 port unavailable or gone or an incompatible radio, 70 internal error, 75 timeout or port \
             busy (try again), 77 permission denied.
             """,
         subcommands: [Info.self, GetState.self, SetPower.self, SetChannel.self, Ping.self, Monitor.self, Bench.self, Load.self, Serve.self,
@@ -88,9 +88,12 @@ struct GlobalOptions: ParsableArguments {
     /// into its one-line message and exit status. Commands that check a
     /// value against the radio's ranges pass `rangeMessage`, so that an
     /// out-of-range rejection names the range.
+    /// Opens the radio, runs `body`, closes it; a RadioError becomes a
+    /// Failure. An *out of range* refusal is worded by `outOfRange` (from
+    /// what the command already learnt from Identify; nil: the plain error).
     func withRadio<T>(
         _ body: (RadioClient) async throws(RadioError) -> T,
-        rangeMessage: ((Identity) -> String)? = nil
+        outOfRange: (() -> String?)? = nil
     ) async throws -> T {
         let client: RadioClient
         do throws(RadioError) {
@@ -101,11 +104,9 @@ struct GlobalOptions: ParsableArguments {
         defer { client.close() }
         do {
             return try await body(client)
-        } catch .device(let command, .outOfRange) where rangeMessage != nil {
-            guard let rangeMessage, let id = try? await client.identify() else {
-                throw Failure(RadioError.device(command, .outOfRange))
-            }
-            throw Failure(rangeMessage(id), status: 65)
+        } catch .device(let command, .outOfRange) {
+            guard let message = outOfRange?() else { throw Failure(RadioError.device(command, .outOfRange)) }
+            throw Failure(message, status: 65)
         } catch {
             throw Failure(error)
         }
@@ -138,7 +139,7 @@ struct Failure: Error, CustomStringConvertible {
         case .device(_, let s) where s == .outOfRange || s == .malformed: 65
         case .device(_, let s) where s == .busy: 75                  // EX_TEMPFAIL
         case .device: 69                                             // EX_UNAVAILABLE
-        case .notFound, .notATerminal, .disconnected, .unsupportedBaudRate, .closed: 69
+        case .notFound, .notATerminal, .disconnected, .unsupportedBaudRate, .closed, .incompatibleRadio: 69
         case .timeout, .busy, .writeTimeout, .connectTimeout, .overloaded: 75
         case .permissionDenied: 77                                   // EX_NOPERM
         case .system: 71                                             // EX_OSERR

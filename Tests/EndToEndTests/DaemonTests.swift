@@ -104,7 +104,9 @@ struct DaemonTests {
         #expect(done.status == 0, "\(done.stderr)")
         let state = try await run("radio-cli", ["get-state", "--port", daemon.tcp, "--json", "--timeout", "2"])
         #expect(state.status == 0, "\(state.stderr)")
-        #expect(try Self.json(state.stdout)["channel"] as? Int == 42)
+        // No throwing before the daemon is stopped: a daemon left running
+        // reopens its pty's path, which later tests' ptys may be given.
+        #expect((try? Self.json(state.stdout))?["channel"] as? Int == 42, "\(state.stdout)")
         _ = try await daemon.stop()
         #expect(sim.stop() == 0)
     }

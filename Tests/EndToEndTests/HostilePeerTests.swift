@@ -97,6 +97,46 @@ struct HostilePeerTests {
         #expect(done.status == 0, "\(done.stderr)")
     }
 
+    @Test("an Identify of another protocol version or with an upside-down range is an incompatible radio, 69",
+          arguments: [("identify-version=2", "it speaks protocol version 2; this host speaks version 1"),
+                      ("claim-power=30:-10", "it reports a power range from 30.0 dBm down to -10.0 dBm"),
+                      ("claim-channels=9:2", "it reports channels from 9 down to 2")])
+    func incompatibleIdentity(_ quirk: String, _ why: String) async throws {
+        // Before: accepted silently (info printed "Protocol: 2" and exited 0).
+        for command in [["info"], ["set-power", "10"]] {
+            let done = try await run("radio-cli", command + ["--port", "sim://?quirk=\(quirk)&telemetry-hz=0"])
+            #expect(done.status == 69, "\(command): \(done.stderr)")
+            #expect(done.stderr == "radio-cli: incompatible radio: \(why)\n")
+            #expect(done.stdout.isEmpty)
+        }
+    }
+
+    @Test("a refusal of a value inside the reported range says the radio refused it, not that it is out of the range")
+    func refusalInsideTheReportedRange() async throws {
+        // Before: "power 35.0 dBm is out of range: this radio accepts -10.0 dBm to 40.0 dBm".
+        let power = try await run("radio-cli", ["set-power", "35", "--port", "sim://?quirk=claim-power=-10:40&telemetry-hz=0"])
+        #expect(power.status == 65)
+        #expect(power.stderr == "radio-cli: the radio refused power 35.0 dBm as out of range, "
+                + "although its Identify reports -10.0 dBm to 40.0 dBm\n")
+        let channel = try await run("radio-cli", ["set-channel", "2000", "--port", "sim://?quirk=claim-channels=1:2048&telemetry-hz=0"])
+        #expect(channel.status == 65)
+        #expect(channel.stderr == "radio-cli: the radio refused channel 2000 as out of range, although its Identify reports 1 to 2048\n")
+        // Outside the reported range: refused before sending, in the usual words.
+        let outside = try await run("radio-cli", ["set-power", "45", "--port", "sim://?quirk=claim-power=-10:40&telemetry-hz=0"])
+        #expect(outside.status == 65)
+        #expect(outside.stderr == "radio-cli: power 45.0 dBm is out of range: this radio accepts -10.0 dBm to 40.0 dBm\n")
+    }
+
+    @Test("a set-power outside the range asks Identify once, and sends no SetPower")
+    func oneIdentifyBeforeARefusal() async throws {
+        let done = try await run("radio-cli", ["set-power", "45", "--port", "sim://?telemetry-hz=0", "--trace"])
+        #expect(done.status == 65)
+        let sent = done.stderr.split(separator: "\n").filter { $0.contains(" -> ") }
+        // Before: two (the second only to word the error).
+        #expect(sent.count == 1, "\(sent)")
+        #expect(sent.first?.hasSuffix("Identify") == true)
+    }
+
     @Test("a connect to a tcp:// listener whose backlog is full gives up at --timeout with 75")
     func stuckTCPListenerEndsAtTheDeadline() async throws {
         let peer = try HostilePeer(["tcp-stuck"])
