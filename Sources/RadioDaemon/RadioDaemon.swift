@@ -32,6 +32,10 @@ public final class RadioDaemon: Sendable {
         /// How long an unanswered request is remembered. Far longer than any
         /// caller's deadline; a reply later than this is dropped.
         public var forgetAfter: Duration = .seconds(10)
+        /// How long a forgotten request's number then stays out of use, so
+        /// that its late reply (dropped) cannot match a newer request; a late
+        /// reply frees it sooner. See `SequenceMap`.
+        public var quarantine: Duration = .seconds(60)
         /// Listen on non-loopback addresses.
         public var allowRemote = false
         /// Where events worth a log line go: clients coming and going
@@ -97,7 +101,7 @@ public final class RadioDaemon: Sendable {
     private let state = Locked(State())
     private let stats = Locked(Statistics())
     private let registry = Locked(Registry())
-    private let map = Locked(SequenceMap())
+    private let map: Locked<SequenceMap>
     private let radioInput = Locked(RadioInput())
     private let radioDone = DispatchSemaphore(value: 0)
 
@@ -109,6 +113,7 @@ public final class RadioDaemon: Sendable {
     public init(transport: any RadioTransport, listen addresses: [ListenAddress], options: Options = Options()) throws(ServeError) {
         self.transport = transport
         self.options = options
+        map = Locked(SequenceMap(quarantine: options.quarantine))
         var opened: [Listener] = []
         for address in addresses {
             do {
@@ -221,7 +226,7 @@ public final class RadioDaemon: Sendable {
             let now = ContinuousClock.now
             if now - lastSweep >= .seconds(1) {
                 lastSweep = now
-                let n = map.withLock { $0.expire(sentBefore: now - options.forgetAfter) }
+                let n = map.withLock { $0.expire(sentBefore: now - options.forgetAfter, now: now) }
                 if n > 0 { stats.withLock { $0.expired += n } }
             }
         }

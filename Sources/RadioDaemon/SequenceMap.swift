@@ -7,10 +7,13 @@ import RadioProtocol
 /// send sequence 7. Each forwarded request gets an upstream number that no
 /// other request in flight holds; the radio's response is matched on that
 /// number and the command, and goes back with the client's own number.
-/// Numbers are handed out in rising order, wrapping from 0xFFFF to 1, so a
-/// number comes round again only after 65,534 others: a reply that arrives
-/// after its entry expired (see `expire`) is almost surely dropped rather
-/// than matched to a newer request.
+/// Numbers are handed out in rising order, wrapping from 0xFFFF to 1, and a
+/// number that may still be answered is never handed out again: a request
+/// forgotten unanswered (`expire`) leaves its number *retired*, held until
+/// the radio's late answer comes (which is then dropped, and frees it) or
+/// `quarantine` has passed. So a late reply can never reach a newer
+/// request, whatever the load; when no safe number is free, `allocate`
+/// says so and the daemon answers `busy`.
 struct SequenceMap {
     struct Entry: Equatable {
         /// The client that sent the request (the daemon's connection id).
@@ -22,58 +25,102 @@ struct SequenceMap {
         var sent: ContinuousClock.Instant
     }
 
-    private var entries: [UInt16: Entry] = [:]
+    enum Slot: Equatable {
+        case inFlight(Entry)
+        /// Forgotten unanswered; the number is held until the late answer
+        /// for `command` comes or `until` passes.
+        case retired(command: UInt8, until: ContinuousClock.Instant)
+    }
+
+    private var slots: [UInt16: Slot] = [:]
     /// The driver's allocator: the same rules as a client's numbers.
-    private var allocator = SequenceAllocator()
+    private var allocator: SequenceAllocator
+    /// How long a retired number stays held when no late answer comes.
+    let quarantine: Duration
     /// Requests in flight per client.
     private(set) var inFlight: [Int: Int] = [:]
+    /// Requests in flight (retired numbers not counted).
+    private(set) var count = 0
 
-    var count: Int { entries.count }
+    init(quarantine: Duration = .seconds(60), firstSequence: UInt16 = 1) {
+        self.quarantine = quarantine
+        allocator = SequenceAllocator(next: firstSequence)
+    }
+
+    /// Numbers held for late answers.
+    var retiredCount: Int { slots.count - count }
 
     /// Records a request and returns its upstream sequence number; nil when
-    /// every number is in flight.
+    /// every number is in flight or retired.
     mutating func allocate(_ entry: Entry) -> UInt16? {
-        guard let seq = allocator.allocate(notIn: entries) else { return nil }
-        entries[seq] = entry
+        guard let seq = allocator.allocate(notIn: slots) else { return nil }
+        slots[seq] = .inFlight(entry)
         inFlight[entry.client, default: 0] += 1
+        count += 1
         return seq
     }
 
     /// The request a response with this sequence number and command answers,
     /// removed from the table; nil when none is in flight (late, duplicated,
-    /// or for another command), and then the table is unchanged.
+    /// or for another command), and then the table is unchanged, except
+    /// that a late answer to a retired number frees that number.
     mutating func take(_ seq: UInt16, command: UInt8) -> Entry? {
-        guard let entry = entries[seq], entry.command == command else { return nil }
-        entries[seq] = nil
-        release(entry.client)
-        return entry
+        switch slots[seq] {
+        case .inFlight(let entry)? where entry.command == command:
+            slots[seq] = nil
+            release(entry.client)
+            return entry
+        case .retired(let retired, _)? where retired == command:
+            slots[seq] = nil
+            return nil
+        default:
+            return nil
+        }
     }
 
-    /// Forgets a request whose frame never reached the radio.
+    /// Forgets a request whose frame never reached the radio: its number is
+    /// free at once, since nothing can answer it.
     mutating func cancel(_ seq: UInt16) {
-        if let entry = entries.removeValue(forKey: seq) { release(entry.client) }
-    }
-
-    /// Forgets requests sent before `cutoff`: the radio will not answer
-    /// them now, and their clients have long since timed out. Returns how many.
-    mutating func expire(sentBefore cutoff: ContinuousClock.Instant) -> Int {
-        let old = entries.filter { $0.value.sent < cutoff }
-        for (seq, entry) in old {
-            entries[seq] = nil
+        if case .inFlight(let entry)? = slots[seq] {
+            slots[seq] = nil
             release(entry.client)
         }
-        return old.count
     }
 
-    /// Forgets everything (the radio link went down: nothing will be answered).
+    /// Forgets requests sent before `cutoff` (the radio will not answer them
+    /// now, and their clients have long since timed out), retiring their
+    /// numbers until `now + quarantine`; frees numbers whose quarantine is
+    /// over. Returns how many requests were forgotten.
+    mutating func expire(sentBefore cutoff: ContinuousClock.Instant, now: ContinuousClock.Instant) -> Int {
+        var forgotten = 0
+        for (seq, slot) in slots {
+            switch slot {
+            case .inFlight(let entry) where entry.sent < cutoff:
+                slots[seq] = .retired(command: entry.command, until: now + quarantine)
+                release(entry.client)
+                forgotten += 1
+            case .retired(_, let until) where until <= now:
+                slots[seq] = nil
+            default:
+                continue
+            }
+        }
+        return forgotten
+    }
+
+    /// Forgets everything (the radio link went down: nothing will be
+    /// answered on it, and a reopened port starts with nothing pending).
+    /// Returns how many requests were in flight.
     mutating func removeAll() -> Int {
-        let n = entries.count
-        entries.removeAll(keepingCapacity: true)
+        let n = count
+        slots.removeAll(keepingCapacity: true)
         inFlight.removeAll()
+        count = 0
         return n
     }
 
     private mutating func release(_ client: Int) {
+        count -= 1
         if let n = inFlight[client], n > 1 { inFlight[client] = n - 1 } else { inFlight[client] = nil }
     }
 }
