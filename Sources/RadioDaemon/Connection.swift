@@ -4,6 +4,7 @@ import Glibc
 import Locking
 import RadioIO
 import SystemPackage
+import Synchronization
 
 /// Why the daemon disconnects a client.
 public enum KickReason: Sendable, Hashable, CustomStringConvertible {
@@ -45,6 +46,10 @@ final class Connection: Sendable {
         var pending: Int { queue.count - offset }
     }
     private let out = Locked(Outbound())
+    /// Set by the client loop when the client shut down its sending side:
+    /// the radio thread then wakes the loop with the last reply, so the
+    /// connection closes as soon as everything it asked for is delivered.
+    let doneSending = Atomic<Bool>(false)
 
     init(id: Int, socket: FileDescriptor, peer: String) {
         self.id = id

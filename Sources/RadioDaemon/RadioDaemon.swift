@@ -161,6 +161,10 @@ public final class RadioDaemon: Sendable {
         let connection: Connection
         var decoder = FrameDecoder()
         var requests = 0
+        /// The client shut down its sending side (EOF on read, as `nc -N`
+        /// does): it is done asking, not gone. It gets the replies to what
+        /// it sent, then the daemon closes the connection.
+        var doneSending = false
     }
 
     /// Serves until `stop()`, or until the radio is gone for good (a port
@@ -187,7 +191,8 @@ public final class RadioDaemon: Sendable {
             fds.append(pollfd(fd: wake.descriptor.rawValue, events: Int16(POLLIN), revents: 0))
             for l in listeners { fds.append(pollfd(fd: l.fd, events: Int16(POLLIN), revents: 0)) }
             for (id, c) in clients {
-                let events = Int16(POLLIN) | (c.connection.hasQueued ? Int16(POLLOUT) : 0)
+                // A client done sending reads as EOF forever: not polled for input.
+                let events = (c.doneSending ? 0 : Int16(POLLIN)) | (c.connection.hasQueued ? Int16(POLLOUT) : 0)
                 fds.append(pollfd(fd: c.connection.descriptor.rawValue, events: events, revents: 0))
                 ids.append(id)
             }
@@ -206,7 +211,9 @@ public final class RadioDaemon: Sendable {
                 let revents = fds[base + i].revents
                 guard revents != 0, var client = clients[id] else { continue }
                 var gone: String?
-                if revents & Int16(POLLIN | POLLHUP | POLLERR) != 0 {
+                if client.doneSending {
+                    if revents & Int16(POLLHUP | POLLERR) != 0 { gone = "connection lost" }
+                } else if revents & Int16(POLLIN | POLLHUP | POLLERR) != 0 {
                     gone = read(&client, buffer: buffer)
                 }
                 if gone == nil, revents & Int16(POLLOUT) != 0 {
@@ -214,6 +221,13 @@ public final class RadioDaemon: Sendable {
                 }
                 clients[id] = client
                 if let gone { remove(id, from: &clients, reason: gone) }
+            }
+            // Clients done sending go once their replies are out (or their
+            // requests forgotten: `forgetAfter` bounds the wait).
+            for (id, c) in clients where c.doneSending && !c.connection.hasQueued {
+                if map.withLock({ $0.inFlight[id] == nil }) {
+                    remove(id, from: &clients, reason: "closed its side; every reply delivered")
+                }
             }
             // Clients found not keeping up: whoever marks one wakes this
             // loop, so the scan runs only then, not on every request.
@@ -306,7 +320,11 @@ public final class RadioDaemon: Sendable {
                 switch try StreamSocket.receive(client.connection.descriptor, into: buffer) {
                 case .bytes(let count): n = count
                 case .wouldBlock: return nil
-                case .endOfFile: return "closed the connection"
+                case .endOfFile:
+                    // Gone, or only done sending: which, the replies decide.
+                    client.doneSending = true
+                    client.connection.doneSending.store(true, ordering: .releasing)
+                    return nil
                 }
             } catch {
                 return "connection lost (\(error.description))"
@@ -484,7 +502,8 @@ public final class RadioDaemon: Sendable {
             var back = frame
             back.sequence = entry.clientSequence
             stats.withLock { $0.responses += 1 }
-            if client.deliver(back.wireBytes, limit: options.clientQueueBytes) { wakeLoop() }
+            if client.deliver(back.wireBytes, limit: options.clientQueueBytes)
+                || client.doneSending.load(ordering: .acquiring) { wakeLoop() }
         } else if FrameType.isTelemetry(frame.type) {
             // Unsolicited: to everyone, as it came (no re-encoding).
             var bytes: [UInt8] = []

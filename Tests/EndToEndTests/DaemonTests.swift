@@ -111,6 +111,28 @@ struct DaemonTests {
         #expect(sim.stop() == 0)
     }
 
+    /// Issue 16 item 9: a client that sends its requests and shuts down its
+    /// sending side (`nc -N`) is done asking, not gone. Before, the daemon
+    /// closed it on the EOF: 0 of 50 replies. It delivers every reply, then
+    /// closes the connection.
+    @Test func aHalfClosedClientGetsEveryReply() async throws {
+        let sim = try SimProcess(["--telemetry-hz", "0"])
+        let daemon = try await Daemon(port: sim.path, unixSocket: false)
+        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("interop/hostile_peer.py").path
+        let address = daemon.tcp.dropFirst("tcp://".count)
+        let colon = address.lastIndex(of: ":") ?? address.endIndex
+        let client = try await runProgram("/usr/bin/python3", [script, "half-close", String(address[..<colon]),
+                                                               String(address[address.index(after: colon)...]), "50"])
+        let log = try await daemon.stop()
+        #expect(sim.stop() == 0)
+        #expect(client.status == 0, "\(client.stderr)")
+        let report = (try? Self.json(client.stdout)) ?? [:]
+        #expect(report["replies"] as? Int == 50, "\(client.stdout)")
+        #expect(report["closed"] as? Bool == true, "the daemon closes the connection once the replies are out")
+        #expect(log.contains("closed its side; every reply delivered"), "\(log)")
+    }
+
     @Test func aClientInAnotherLanguageConnectsUnchanged() async throws {
         let sim = try SimProcess(["--telemetry-hz", "50"])
         let daemon = try await Daemon(port: sim.path, unixSocket: false)
@@ -163,10 +185,13 @@ struct DaemonTests {
         #expect(report["errors"] as? Int == 0, "\(result.stdout)")
         let log = try await daemon.stop()
         #expect(log.contains("(127.0.0.1:"), "\(log)")
-        // Dropped, not delivered: the victim's reply, and the answer to the
-        // Identify the daemon sent at start, which it gave up on after 2 s.
+        // Dropped, not delivered to anyone else: the answer to the Identify
+        // the daemon sent at start (it gave up after 2 s), and the victim's
+        // reply. A killed client's EOF reads like one that only shut down
+        // its sending side (item 9), so its reply may still go to its own
+        // dead socket (which fails) rather than count as unmatched.
         #expect(log.contains("did not answer Identify"), "\(log)")
-        #expect(Self.counter("unmatched", in: log) == 2, "\(log)")
+        #expect((1...2).contains(Self.counter("unmatched", in: log) ?? 0), "\(log)")
         #expect(sim.stop() == 0)
     }
 

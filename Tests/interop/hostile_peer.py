@@ -8,14 +8,25 @@
   hostile_peer.py tcp-stuck      a TCP listener that never accepts, its
                                  backlog already full
   hostile_peer.py unix-stuck P   the same on a Unix socket at path P
+  hostile_peer.py half-close HOST PORT N
+                                 a client of a sharing daemon that sends N
+                                 pings, shuts down its sending side (as
+                                 `nc -N` does) and reads until the daemon
+                                 closes; prints {"replies": R, "closed": B}
 
-Prints one line when ready: the TCP port, or the socket path. Runs until
-killed (60 s at most)."""
+The servers print one line when ready: the TCP port, or the socket path,
+and run until killed (60 s at most)."""
+import json
 import os
 import socket
+import struct
 import sys
 import threading
 import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent.parent / "scripts"))
+from vectors import COMMANDS, TELEMETRY, decode_stream, frame_wire  # noqa: E402
 
 
 def flood(make_chunk):
@@ -62,6 +73,32 @@ def stuck(family, address):
     time.sleep(60)
 
 
+def half_close(host, port, n):
+    sock = socket.create_connection((host, port), timeout=10)
+    sock.sendall(b"\x00" + b"".join(frame_wire(COMMANDS["ping"], seq, struct.pack("<I", seq))
+                                     for seq in range(1, n + 1)))
+    sock.shutdown(socket.SHUT_WR)
+    replies, closed, pending = set(), False, b""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            chunk = sock.recv(4096)
+        except socket.timeout:
+            break
+        if not chunk:
+            closed = True
+            break
+        pending += chunk
+        cut = pending.rfind(b"\x00") + 1
+        complete, pending = pending[:cut], pending[cut:]
+        for event in decode_stream(complete):
+            f = event.get("frame")
+            if f and f["type"] == 0x80 | COMMANDS["ping"]:
+                replies.add(f["sequence"])
+    print(json.dumps({"replies": len(replies), "closed": closed}))
+    return 0
+
+
 def main(argv):
     mode = argv[1] if len(argv) > 1 else ""
     if mode == "iac-flood":
@@ -73,6 +110,8 @@ def main(argv):
         stuck(socket.AF_INET, ("127.0.0.1", 0))
     elif mode == "unix-stuck" and len(argv) == 3:
         stuck(socket.AF_UNIX, argv[2])
+    elif mode == "half-close" and len(argv) == 5:
+        return half_close(argv[2], int(argv[3]), int(argv[4]))
     else:
         print(__doc__, file=sys.stderr)
         return 64
