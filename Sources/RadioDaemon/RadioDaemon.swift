@@ -36,6 +36,11 @@ public final class RadioDaemon: Sendable {
         /// that its late reply (dropped) cannot match a newer request; a late
         /// reply frees it sooner. See `SequenceMap`.
         public var quarantine: Duration = .seconds(60)
+        /// A client must send a complete frame within this long of
+        /// connecting, and finish any frame it starts within this long, or
+        /// it is disconnected: slow or silent connections cannot hold the
+        /// `maxClients` slots.
+        public var frameTimeout: Duration = .seconds(10)
         /// Listen on non-loopback addresses.
         public var allowRemote = false
         /// Where events worth a log line go: clients coming and going
@@ -63,6 +68,8 @@ public final class RadioDaemon: Sendable {
         public var busyReplies = 0
         /// Clients disconnected because they did not read.
         public var slowClients = 0
+        /// Clients disconnected for owing a complete frame past `frameTimeout`.
+        public var idleClients = 0
         /// Frames from clients that were not requests: dropped.
         public var ignoredFrames = 0
         public var clientDecodeErrors = 0
@@ -165,6 +172,11 @@ public final class RadioDaemon: Sendable {
         /// does): it is done asking, not gone. It gets the replies to what
         /// it sent, then the daemon closes the connection.
         var doneSending = false
+        /// Since when the client has owed a complete frame: from its
+        /// connection until its first frame, then from the first byte of
+        /// each frame it has not finished; nil when it owes none.
+        var owesFrameSince: ContinuousClock.Instant?
+        var sentFrame = false
     }
 
     /// Serves until `stop()`, or until the radio is gone for good (a port
@@ -203,9 +215,6 @@ public final class RadioDaemon: Sendable {
             }
             let woken = fds[0].revents != 0
             if woken { wake.drain() }
-            for (i, l) in listeners.enumerated() where fds[1 + i].revents != 0 {
-                accept(on: l, into: &clients, nextID: &nextID)
-            }
             let base = 1 + listeners.count
             for (i, id) in ids.enumerated() {
                 let revents = fds[base + i].revents
@@ -237,11 +246,21 @@ public final class RadioDaemon: Sendable {
                     remove(id, from: &clients, reason: why.description, level: .warning)
                 }
             }
+            // New clients after the departures just handled, so a slot a
+            // closed client held is free for them.
+            for (i, l) in listeners.enumerated() where fds[1 + i].revents != 0 {
+                accept(on: l, into: &clients, nextID: &nextID)
+            }
             let now = ContinuousClock.now
             if now - lastSweep >= .seconds(1) {
                 lastSweep = now
                 let n = map.withLock { $0.expire(sentBefore: now - options.forgetAfter, now: now) }
                 if n > 0 { stats.withLock { $0.expired += n } }
+                let late = now - options.frameTimeout
+                for (id, c) in clients where (c.owesFrameSince.map { $0 < late } ?? false) && !c.doneSending {
+                    stats.withLock { $0.idleClients += 1 }
+                    remove(id, from: &clients, reason: "no complete frame in \(options.frameTimeout)", level: .warning)
+                }
             }
         }
 
@@ -286,7 +305,13 @@ public final class RadioDaemon: Sendable {
                 _ = setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
                 peer = SocketAddress(family: Int32(address.ss_family), storage: address, length: length).numeric
             }
+            if clients.count >= options.maxClients { reapClosed(&clients) }
             guard clients.count < options.maxClients else {
+                // Told why in the protocol (a Link frame), not a bare close.
+                let n = options.maxClients
+                let why = "refused: the daemon already serves \(n) client\(n == 1 ? "" : "s"), the most it allows"
+                let notice = Message.link(LinkNotice(isUp: false, reason: why)).frame(sequence: 0).wireBytes
+                _ = notice.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL | MSG_DONTWAIT)) }
                 Glibc.close(fd)
                 stats.withLock { $0.clientsRefused += 1 }
                 options.logger.warning("refused a client from \(peer): already serving \(options.maxClients), the most allowed")
@@ -295,7 +320,7 @@ public final class RadioDaemon: Sendable {
             let id = nextID
             nextID += 1
             let connection = Connection(id: id, socket: FileDescriptor(rawValue: fd), peer: peer)
-            clients[id] = Client(connection: connection)
+            clients[id] = Client(connection: connection, owesFrameSince: .now)
             registry.withLock { r in
                 r.byID[id] = connection
                 r.all.append(connection)
@@ -306,6 +331,17 @@ public final class RadioDaemon: Sendable {
                 if connection.deliver(Message.link(LinkNotice(isUp: false, reason: down)).frame(sequence: 0).wireBytes,
                                       limit: options.clientQueueBytes) { wakeLoop() }
             }
+        }
+    }
+
+    /// At the client limit: frees the slots of clients whose peer has
+    /// closed (EOF waiting to be read) and that have nothing in flight.
+    private func reapClosed(_ clients: inout [Int: Client]) {
+        var byte: UInt8 = 0
+        for (id, c) in clients {
+            let n = recv(c.connection.descriptor.rawValue, &byte, 1, Int32(MSG_PEEK | MSG_DONTWAIT))
+            guard n == 0 || c.doneSending else { continue }
+            if map.withLock({ $0.inFlight[id] == nil }) { remove(id, from: &clients, reason: "closed the connection") }
         }
     }
 
@@ -338,6 +374,14 @@ public final class RadioDaemon: Sendable {
             }
             let errors = client.decoder.counters.errors - before
             if errors > 0 { stats.withLock { $0.clientDecodeErrors += errors } }
+            if !frames.isEmpty {
+                client.sentFrame = true
+                client.owesFrameSince = client.decoder.bufferedCount > 0 ? .now : nil
+            } else if client.decoder.bufferedCount > 0 {
+                client.owesFrameSince = client.owesFrameSince ?? .now
+            } else if client.sentFrame {
+                client.owesFrameSince = nil
+            }
             for frame in frames {
                 if forward(frame, from: connection) { client.requests += 1 }
             }

@@ -49,6 +49,11 @@ struct Serve: ParsableCommand {
     @Option(name: .long, help: "Clients served at once; more are refused.")
     var maxClients: Int = 256
 
+    @Option(name: .long, help: ArgumentHelp(
+        "Seconds a client has to send its first complete frame, and to finish any frame it starts; then it is disconnected.",
+        valueName: "seconds"))
+    var frameTimeout: Double = 10
+
     @Flag(name: .long, help: "Log only the radio link and errors, not each connection.")
     var quiet = false
 
@@ -56,6 +61,9 @@ struct Serve: ParsableCommand {
         guard clientQueue >= 4096 else { throw ValidationError("--client-queue must be at least 4096 bytes, got \(clientQueue)") }
         guard (1...65_535).contains(maxInFlight) else { throw ValidationError("--max-in-flight must be 1...65535, got \(maxInFlight)") }
         guard (1...65_536).contains(maxClients) else { throw ValidationError("--max-clients must be 1...65536, got \(maxClients)") }
+        guard frameTimeout.isFinite, frameTimeout >= 0.1, frameTimeout <= 3600 else {
+            throw ValidationError("--frame-timeout must be a number of seconds in [0.1, 3600], got \(frameTimeout)")
+        }
     }
 
     func run() throws {
@@ -72,6 +80,7 @@ struct Serve: ParsableCommand {
         options.clientQueueBytes = clientQueue
         options.maxInFlightPerClient = maxInFlight
         options.maxClients = maxClients
+        options.frameTimeout = .milliseconds(Int64((frameTimeout * 1000).rounded()))
         // --quiet is a log level: clients coming and going (info) are
         // left out; clients cut off, the radio and its link are not.
         var log = Logger(label: "serve") { LineLogHandler(label: $0) }
@@ -117,7 +126,7 @@ extension Serve {
         (clientsNow.map { "connected=\($0) " } ?? "")
             + "clients=\(s.clientsAccepted) refused=\(s.clientsRefused) requests=\(s.requests) "
             + "responses=\(s.responses) unmatched=\(s.unmatched) busy=\(s.busyReplies) expired=\(s.expired) "
-            + "telemetry=\(s.telemetryFrames) slow-clients=\(s.slowClients) outages=\(s.outages) "
+            + "telemetry=\(s.telemetryFrames) slow-clients=\(s.slowClients) idle-clients=\(s.idleClients) outages=\(s.outages) "
             + "client-decode-errors=\(s.clientDecodeErrors) radio-decode-errors=\(s.radioDecodeErrors) "
             + "ignored-frames=\(s.ignoredFrames)"
     }

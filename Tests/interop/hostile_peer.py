@@ -13,6 +13,18 @@
                                  pings, shuts down its sending side (as
                                  `nc -N` does) and reads until the daemon
                                  closes; prints {"replies": R, "closed": B}
+  hostile_peer.py churn HOST PORT N
+                                 N connections opened and closed at once, one
+                                 after another, then one that pings; prints
+                                 {"pong": B}
+  hostile_peer.py slowloris HOST PORT
+                                 connects, sends one byte of a frame, never the
+                                 rest; prints {"closed": B} once the daemon
+                                 closes it (10 s at most)
+  hostile_peer.py listen HOST PORT
+                                 connects, sends nothing, prints what comes back
+                                 until the daemon closes it (5 s at most):
+                                 {"closed": B, "link": [reasons]}
 
 The servers print one line when ready: the TCP port, or the socket path,
 and run until killed (60 s at most)."""
@@ -99,6 +111,53 @@ def half_close(host, port, n):
     return 0
 
 
+def read_frames(sock, seconds):
+    """Frames from `sock` until it closes or `seconds` pass; and whether it closed."""
+    frames, pending = [], b""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        sock.settimeout(max(0.01, deadline - time.monotonic()))
+        try:
+            chunk = sock.recv(4096)
+        except socket.timeout:
+            return frames, False
+        except OSError:
+            return frames, True
+        if not chunk:
+            return frames, True
+        pending += chunk
+        cut = pending.rfind(b"\x00") + 1
+        complete, pending = pending[:cut], pending[cut:]
+        frames += [e["frame"] for e in decode_stream(complete) if "frame" in e]
+    return frames, False
+
+
+def churn(host, port, n):
+    for _ in range(n):
+        socket.create_connection((host, port), timeout=5).close()
+    sock = socket.create_connection((host, port), timeout=5)
+    sock.sendall(b"\x00" + frame_wire(COMMANDS["ping"], 1, b"\x2a"))
+    frames, _ = read_frames(sock, 5)
+    print(json.dumps({"pong": any(f["type"] == 0x80 | COMMANDS["ping"] for f in frames)}), flush=True)
+    return 0
+
+
+def slowloris(host, port):
+    sock = socket.create_connection((host, port), timeout=5)
+    sock.sendall(b"\x04")  # the COBS code byte of a frame that never ends
+    _, closed = read_frames(sock, 10)
+    print(json.dumps({"closed": closed}))
+    return 0
+
+
+def listen(host, port):
+    sock = socket.create_connection((host, port), timeout=5)
+    frames, closed = read_frames(sock, 5)
+    reasons = [bytes.fromhex(f["payload"])[1:].decode(errors="replace") for f in frames if f["type"] == 0x41]
+    print(json.dumps({"closed": closed, "link": reasons}))
+    return 0
+
+
 def main(argv):
     mode = argv[1] if len(argv) > 1 else ""
     if mode == "iac-flood":
@@ -112,6 +171,12 @@ def main(argv):
         stuck(socket.AF_UNIX, argv[2])
     elif mode == "half-close" and len(argv) == 5:
         return half_close(argv[2], int(argv[3]), int(argv[4]))
+    elif mode == "churn" and len(argv) == 5:
+        return churn(argv[2], int(argv[3]), int(argv[4]))
+    elif mode == "slowloris" and len(argv) == 4:
+        return slowloris(argv[2], int(argv[3]))
+    elif mode == "listen" and len(argv) == 4:
+        return listen(argv[2], int(argv[3]))
     else:
         print(__doc__, file=sys.stderr)
         return 64
