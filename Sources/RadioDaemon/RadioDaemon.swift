@@ -70,6 +70,9 @@ public final class RadioDaemon: Sendable {
         public var slowClients = 0
         /// Clients disconnected for owing a complete frame past `frameTimeout`.
         public var idleClients = 0
+        /// Accepts that failed because the process or system had no
+        /// descriptor left (EMFILE, ENFILE).
+        public var descriptorShortages = 0
         /// Frames from clients that were not requests: dropped.
         public var ignoredFrames = 0
         public var clientDecodeErrors = 0
@@ -87,6 +90,9 @@ public final class RadioDaemon: Sendable {
         /// Why the radio link is down, while it is.
         var linkDown: String?
         var linkDownSince: ContinuousClock.Instant?
+        /// Accepts failed for want of descriptors since the last warning.
+        var descriptorFailures = 0
+        var descriptorLogAt: ContinuousClock.Instant?
     }
 
     /// The connections, for the radio thread to find by id or send to all.
@@ -109,6 +115,8 @@ public final class RadioDaemon: Sendable {
     private let stats = Locked(Statistics())
     private let registry = Locked(Registry())
     private let map: Locked<SequenceMap>
+    /// `maxClients`, or fewer when the descriptor limit allows fewer.
+    public let clientLimit: Int
     private let radioInput = Locked(RadioInput())
     private let radioDone = DispatchSemaphore(value: 0)
 
@@ -121,6 +129,7 @@ public final class RadioDaemon: Sendable {
         self.transport = transport
         self.options = options
         map = Locked(SequenceMap(quarantine: options.quarantine))
+        clientLimit = RadioDaemon.clientLimit(options.maxClients, logger: options.logger)
         var opened: [Listener] = []
         for address in addresses {
             do {
@@ -191,6 +200,9 @@ public final class RadioDaemon: Sendable {
 
         var clients: [Int: Client] = [:]
         var nextID = 1
+        // Out of descriptors: the listeners rest (not polled) until then,
+        // so a full process does not spin on a listener it cannot serve.
+        var listenersRestUntil: ContinuousClock.Instant?
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 * 1024, alignment: 1)
         defer { buffer.deallocate() }
         var lastSweep = ContinuousClock.now
@@ -201,7 +213,9 @@ public final class RadioDaemon: Sendable {
             fds.removeAll(keepingCapacity: true)
             ids.removeAll(keepingCapacity: true)
             fds.append(pollfd(fd: wake.descriptor.rawValue, events: Int16(POLLIN), revents: 0))
-            for l in listeners { fds.append(pollfd(fd: l.fd, events: Int16(POLLIN), revents: 0)) }
+            if let until = listenersRestUntil, ContinuousClock.now >= until { listenersRestUntil = nil }
+            let listen = listenersRestUntil == nil ? Int16(POLLIN) : 0
+            for l in listeners { fds.append(pollfd(fd: l.fd, events: listen, revents: 0)) }
             for (id, c) in clients {
                 // A client done sending reads as EOF forever: not polled for input.
                 let events = (c.doneSending ? 0 : Int16(POLLIN)) | (c.connection.hasQueued ? Int16(POLLOUT) : 0)
@@ -248,8 +262,10 @@ public final class RadioDaemon: Sendable {
             }
             // New clients after the departures just handled, so a slot a
             // closed client held is free for them.
-            for (i, l) in listeners.enumerated() where fds[1 + i].revents != 0 {
-                accept(on: l, into: &clients, nextID: &nextID)
+            for (i, l) in listeners.enumerated() where fds[1 + i].revents & Int16(POLLIN) != 0 {
+                if !accept(on: l, into: &clients, nextID: &nextID) {
+                    listenersRestUntil = ContinuousClock.now + RadioDaemon.descriptorBackoff
+                }
             }
             let now = ContinuousClock.now
             if now - lastSweep >= .seconds(1) {
@@ -276,7 +292,30 @@ public final class RadioDaemon: Sendable {
         return state.withLock { $0.failure }
     }
 
-    private func accept(on listener: Listener, into clients: inout [Int: Client], nextID: inout Int) {
+    /// Descriptors kept for other than clients: stdio, the radio's port,
+    /// listeners, the wake event, udev, and some slack.
+    static let reservedDescriptors = 32
+
+    /// `wanted`, or what the process's descriptor limit (RLIMIT_NOFILE)
+    /// leaves room for, with a warning that says so.
+    static func clientLimit(_ wanted: Int, logger: Logger) -> Int {
+        var limit = rlimit()
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0, limit.rlim_cur != rlim_t.max else { return wanted }
+        let room = max(1, Int(clamping: limit.rlim_cur) - reservedDescriptors)
+        guard wanted > room else { return wanted }
+        logger.warning("""
+            serving at most \(room) clients, not \(wanted): this process may open \(limit.rlim_cur) descriptors \
+            (raise it with ulimit -n, or LimitNOFILE= in a systemd unit)
+            """)
+        return room
+    }
+
+    /// How long the listeners rest when the process is out of descriptors.
+    static let descriptorBackoff: Duration = .milliseconds(100)
+
+    /// Accepts what is waiting. Returns false when the process (or the
+    /// system) is out of file descriptors: the caller rests the listeners.
+    private func accept(on listener: Listener, into clients: inout [Int: Client], nextID: inout Int) -> Bool {
         while true {
             var address = sockaddr_storage()
             var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
@@ -286,8 +325,12 @@ public final class RadioDaemon: Sendable {
             if fd < 0 {
                 let e = errno
                 if e == EINTR || e == ECONNABORTED { continue }
+                if e == EMFILE || e == ENFILE {
+                    noteOutOfDescriptors(e, listener: listener, clients: clients.count)
+                    return false
+                }
                 if e != EAGAIN { options.logger.error("accept on \(listener.url) failed: \(String(cString: strerror(e)))") }
-                return
+                return true
             }
             _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
             _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
@@ -305,16 +348,16 @@ public final class RadioDaemon: Sendable {
                 _ = setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
                 peer = SocketAddress(family: Int32(address.ss_family), storage: address, length: length).numeric
             }
-            if clients.count >= options.maxClients { reapClosed(&clients) }
-            guard clients.count < options.maxClients else {
+            if clients.count >= clientLimit { reapClosed(&clients) }
+            guard clients.count < clientLimit else {
                 // Told why in the protocol (a Link frame), not a bare close.
-                let n = options.maxClients
+                let n = clientLimit
                 let why = "refused: the daemon already serves \(n) client\(n == 1 ? "" : "s"), the most it allows"
                 let notice = Message.link(LinkNotice(isUp: false, reason: why)).frame(sequence: 0).wireBytes
                 _ = notice.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL | MSG_DONTWAIT)) }
                 Glibc.close(fd)
                 stats.withLock { $0.clientsRefused += 1 }
-                options.logger.warning("refused a client from \(peer): already serving \(options.maxClients), the most allowed")
+                options.logger.warning("refused a client from \(peer): already serving \(clientLimit), the most allowed")
                 continue
             }
             let id = nextID
@@ -333,6 +376,28 @@ public final class RadioDaemon: Sendable {
             }
         }
     }
+
+    /// One warning per `descriptorLogInterval` while accepts fail for want
+    /// of descriptors, with how many failed since the last.
+    private func noteOutOfDescriptors(_ e: Int32, listener: Listener, clients: Int) {
+        let now = ContinuousClock.now
+        let line = state.withLock { s -> Int? in
+            s.descriptorFailures += 1
+            if let last = s.descriptorLogAt, now - last < RadioDaemon.descriptorLogInterval { return nil }
+            s.descriptorLogAt = now
+            defer { s.descriptorFailures = 0 }
+            return s.descriptorFailures
+        }
+        stats.withLock { $0.descriptorShortages += 1 }
+        guard let failed = line else { return }
+        options.logger.warning("""
+            cannot accept on \(listener.url): \(String(cString: strerror(e))) with \(clients) clients \
+            (\(failed) accept\(failed == 1 ? "" : "s") failed since the last such line); waiting for descriptors, \
+            connections wait in the backlog meanwhile
+            """)
+    }
+
+    static let descriptorLogInterval: Duration = .seconds(10)
 
     /// At the client limit: frees the slots of clients whose peer has
     /// closed (EOF waiting to be read) and that have nothing in flight.

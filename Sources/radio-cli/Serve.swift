@@ -126,7 +126,7 @@ extension Serve {
         (clientsNow.map { "connected=\($0) " } ?? "")
             + "clients=\(s.clientsAccepted) refused=\(s.clientsRefused) requests=\(s.requests) "
             + "responses=\(s.responses) unmatched=\(s.unmatched) busy=\(s.busyReplies) expired=\(s.expired) "
-            + "telemetry=\(s.telemetryFrames) slow-clients=\(s.slowClients) idle-clients=\(s.idleClients) outages=\(s.outages) "
+            + "telemetry=\(s.telemetryFrames) slow-clients=\(s.slowClients) idle-clients=\(s.idleClients) fd-shortages=\(s.descriptorShortages) outages=\(s.outages) "
             + "client-decode-errors=\(s.clientDecodeErrors) radio-decode-errors=\(s.radioDecodeErrors) "
             + "ignored-frames=\(s.ignoredFrames)"
     }
