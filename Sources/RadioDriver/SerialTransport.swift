@@ -56,7 +56,10 @@ public final class SerialTransport: RadioTransport {
             found = try port.attributes()
         } catch {
             try? port.close()
-            throw error == .inappropriateIOCTLForDevice ? .notATerminal(path) : .system("tcgetattr \(path)", error)
+            // ENOTTY, or EINVAL from a character device that is no tty
+            // (/dev/urandom): not a serial port either way.
+            throw error == .inappropriateIOCTLForDevice || error == .invalidArgument
+                ? .notATerminal(path) : .system("tcgetattr \(path)", error)
         }
         do {
             do {
@@ -98,6 +101,8 @@ public final class SerialTransport: RadioTransport {
         case .permissionDenied, .notPermitted: .permissionDenied(path)
         case .resourceBusy: .busy(path)
         case .isDirectory: .notATerminal(path)
+        case .tooManySymbolicLinkLevels: .invalidPort("\(path) is a loop of symbolic links")
+        case .fileNameTooLong: .invalidPort("the path is too long (\(path.utf8.count) bytes): \(path)")
         default: .system("open \(path)", error)
         }
     }

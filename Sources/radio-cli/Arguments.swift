@@ -14,7 +14,8 @@ struct NameList<Name: RawRepresentable & CaseIterable & Sendable>: Sendable wher
 
     static func parser(_ what: String) -> @Sendable (String) throws -> NameList {
         { text in
-            try NameList(names: text.split(separator: ",").map { raw in
+            guard !text.split(separator: ",").isEmpty else { throw ValidationError("the list of \(what)s is empty") }
+            return try NameList(names: text.split(separator: ",").map { raw in
                 let name = raw.trimmingCharacters(in: .whitespaces)
                 guard let value = Name(rawValue: name) else {
                     throw ValidationError("unknown \(what) '\(name)' (known: \(known))")

@@ -38,7 +38,8 @@ struct SetPower: AsyncParsableCommand {
 
     func requested() throws -> Power {
         let text = try single(values, name: "power in dBm")
-        guard let dBm = Double(text), dBm.isFinite else {
+        // Decimal only (Double would also take "0x14" and "1e1"), as channels are.
+        guard isDecimal(text), let dBm = Double(text), dBm.isFinite else {
             throw ValidationError("power must be a number in dBm, such as 20 or -3.5, not '\(text)'")
         }
         guard (dBm * 10).magnitude <= Double(Int16.max) else {
@@ -158,4 +159,12 @@ func refusal(_ what: String, _ value: String, inside: Bool, _ lower: String, _ u
     inside
         ? "the radio refused \(what) \(value) as out of range, although its Identify reports \(lower) to \(upper)"
         : "\(what) \(value) is out of range: this radio accepts \(lower) to \(upper)"
+}
+
+/// An optional sign, digits, and at most one decimal point among them.
+func isDecimal(_ text: String) -> Bool {
+    var digits = text.first == "-" || text.first == "+" ? Substring(text.dropFirst()) : Substring(text)
+    guard !digits.isEmpty, digits.filter({ $0 == "." }).count <= 1 else { return false }
+    digits.removeAll { $0 == "." }
+    return !digits.isEmpty && digits.allSatisfy { $0.isASCII && $0.isNumber }
 }

@@ -48,7 +48,9 @@ struct Load: AsyncParsableCommand {
         guard rate.isFinite, rate >= LoadPlan.slowestRate, rate <= 10_000_000 else {
             throw ValidationError("--rate must be a number of requests per second from 1/86400 (one a day) to 10000000, got \(rate)")
         }
-        guard duration.isFinite, duration > 0, duration <= 86_400 else { throw ValidationError("--duration must be a number of seconds in (0, 86400], got \(duration)") }
+        guard duration.isFinite, duration >= 0.001, duration <= 86_400 else {
+            throw ValidationError("--duration must be a number of seconds from 0.001 (1 ms) to 86400, got \(duration)")
+        }
     }
 
     func run() async throws {

@@ -22,7 +22,8 @@ struct RadioCLI: AsyncParsableCommand {
             it comes back; add ?reconnect=off to stop instead.
 
             Exit status (sysexits): 0 ok, 64 usage, 65 bad data (value out of range, garbage \
-            from the port), 69 port unavailable or gone or an incompatible radio, 70 internal error, 75 timeout or port \
+            from the port), 69 port unavailable or gone, an incompatible radio, or the radio answered unknown command, \
+            unsupported version or hardware fault, 70 internal error, 71 system error, 75 timeout or port \
             busy (try again), 77 permission denied.
             """,
         subcommands: [Info.self, GetState.self, SetPower.self, SetChannel.self, Ping.self, Monitor.self, Bench.self, Load.self, Serve.self,
@@ -35,13 +36,16 @@ struct GlobalOptions: ParsableArguments {
             transform: PortArgument.parse)
     var port: PortArgument?
 
-    @Option(name: .long, help: ArgumentHelp("Deadline of each command in seconds, retries included.", valueName: "seconds"))
+    // `.unconditional`: "-0" and "-9600" are values to refuse by name, not
+    // options that leave these without one.
+    @Option(name: .long, parsing: .unconditional,
+            help: ArgumentHelp("Deadline of each command in seconds, retries included.", valueName: "seconds"))
     var timeout: Double = 1.0
 
     @Option(name: .long, help: "Further attempts when a command gets no answer.")
     var retries: Int = 2
 
-    @Option(name: .long, help: "Baud rate of a serial port (any rate the adapter supports).")
+    @Option(name: .long, parsing: .unconditional, help: "Baud rate of a serial port (any rate the adapter supports).")
     var baud: Int = 115_200
 
     @Flag(name: .long, help: "RTS/CTS hardware flow control.")
@@ -54,8 +58,8 @@ struct GlobalOptions: ParsableArguments {
     var trace = false
 
     func validate() throws {
-        guard timeout.isFinite, timeout > 0, timeout <= 3600 else {
-            throw ValidationError("--timeout must be a number of seconds in (0, 3600], got \(timeout)")
+        guard timeout.isFinite, timeout >= 0.001, timeout <= 3600 else {
+            throw ValidationError("--timeout must be a number of seconds from 0.001 (1 ms) to 3600, got \(timeout)")
         }
         guard (0...10).contains(retries) else { throw ValidationError("--retries must be 0...10, got \(retries)") }
         guard baud > 0 else { throw ValidationError("--baud must be a positive integer, got \(baud)") }
@@ -148,6 +152,36 @@ struct Failure: Error, CustomStringConvertible {
     }
 }
 
+/// `text` safe to print as one line of an error: control characters (a
+/// newline, an escape sequence that would reach the terminal) written as
+/// escapes, and cut to 400 characters, since the text may carry what the
+/// user typed (a port string, a value).
+func oneLine(_ text: String, limit: Int = 400) -> String {
+    var out = ""
+    var count = 0
+    for scalar in text.unicodeScalars {
+        let piece: String
+        switch scalar {
+        case "\n": piece = "\\n"
+        case "\r": piece = "\\r"
+        case "\t": piece = "\\t"
+        case _ where scalar.value < 0x20 || scalar.value == 0x7F || (0x80...0x9F).contains(scalar.value):
+            piece = "\\x" + String(scalar.value, radix: 16, uppercase: true).leftPadded(to: 2)
+        default: piece = String(scalar)
+        }
+        if count + piece.count > limit {
+            return out + "… (\(text.unicodeScalars.count) characters in all)"
+        }
+        out += piece
+        count += piece.count
+    }
+    return out
+}
+
+extension String {
+    func leftPadded(to n: Int) -> String { count >= n ? self : String(repeating: "0", count: n - count) + self }
+}
+
 /// Parses a number given as a positional argument. Negative values such as
 /// "-3" would otherwise be read as options, so the subcommands collect
 /// their arguments unparsed and call this.
@@ -170,7 +204,7 @@ enum Main {
                 try command.run()
             }
         } catch let failure as Failure {
-            FileHandle.standardError.write(Data("radio-cli: \(failure.description)\n".utf8))
+            FileHandle.standardError.write(Data("radio-cli: \(oneLine(failure.description))\n".utf8))
             exit(failure.status)
         } catch {
             let code = RadioCLI.exitCode(for: error)
@@ -180,7 +214,7 @@ enum Main {
             }
             // One line naming the problem, not the whole usage text.
             let message = RadioCLI.message(for: error).split(separator: "\n").first.map(String.init) ?? "invalid input"
-            FileHandle.standardError.write(Data("radio-cli: \(message) (see 'radio-cli --help')\n".utf8))
+            FileHandle.standardError.write(Data("radio-cli: \(oneLine(message)) (see 'radio-cli --help')\n".utf8))
             exit(code == .validationFailure ? 64 : code.rawValue)
         }
     }

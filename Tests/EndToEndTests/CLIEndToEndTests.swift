@@ -101,7 +101,15 @@ struct CLIBadInputTests {
         (["set-power", "12.34"], "0.1 dB step"),
         (["set-power", "nan"], "power must be a number"),
         (["set-power", ""], "power must be a number"),
-        (["set-power", "1e30"], "beyond what the protocol can carry"),
+        (["set-power", "100000"], "beyond what the protocol can carry"),
+        // Decimal only, as channels are (0x14 was taken as 20 dBm).
+        (["set-power", "0x14"], "power must be a number in dBm"),
+        (["set-power", "1e1"], "power must be a number in dBm"),
+        (["info", "--timeout", "0.0001"], "--timeout must be a number of seconds from 0.001 (1 ms)"),
+        (["info", "--timeout", "-0"], "--timeout must be a number of seconds from 0.001 (1 ms) to 3600, got -0.0"),
+        (["info", "--baud", "-9600"], "--baud must be a positive integer, got -9600"),
+        (["bench", "--commands", ""], "the list of commands is empty"),
+        (["load", "--duration", "1e-9"], "--duration must be a number of seconds from 0.001 (1 ms)"),
         (["set-channel", ""], "channel must be a whole number"),
         (["set-channel", "99999999999999999999"], "not a valid channel number"),
         (["info", "--port", "sim://?fault=corrupt=2"], "needs a rate in 0...1"),
@@ -153,6 +161,31 @@ struct CLIBadInputTests {
         #expect(sent + notSent == scheduled)
         #expect(notSent > 0)
         #expect(report["ok"] as? Int == sent)
+    }
+
+    /// Issue 16 item 16: port strings reached the terminal raw (a newline
+    /// split the error, escape sequences were obeyed, a 100 KB port gave a
+    /// 100 KB line); a symlink loop and a too-long name were exit 71, and
+    /// /dev/urandom "tcgetattr: Invalid argument", 71.
+    @Test func odditiesInPortPathsAreOneClearLine() async throws {
+        let escaped = try await run("radio-cli", ["info", "--port", "/dev/ttyNOPE\nX\u{1B}[31mRED"])
+        expectFailure(escaped, status: 69, mentioning: "no such port: /dev/ttyNOPE\\nX\\x1B[31mRED")
+        #expect(!escaped.stderr.contains("\u{1B}"))
+
+        let long = try await run("radio-cli", ["info", "--port", String(repeating: "/x", count: 50_000)])
+        expectFailure(long, status: 64, mentioning: "the path is too long (100000 bytes)")
+        #expect(long.stderr.count < 600, "\(long.stderr.count) characters")
+
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("loop-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try FileManager.default.createSymbolicLink(atPath: dir + "/a", withDestinationPath: dir + "/b")
+        try FileManager.default.createSymbolicLink(atPath: dir + "/b", withDestinationPath: dir + "/a")
+        expectFailure(try await run("radio-cli", ["info", "--port", dir + "/a"]), status: 64,
+                      mentioning: "\(dir)/a is a loop of symbolic links")
+
+        expectFailure(try await run("radio-cli", ["info", "--port", "/dev/urandom"]), status: 69,
+                      mentioning: "not a serial port: /dev/urandom is not a tty")
     }
 
     @Test func aMissingPortIsUnavailable() async throws {
