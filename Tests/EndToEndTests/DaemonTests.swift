@@ -67,11 +67,18 @@ struct DaemonTests {
                                            "--duration", "2", "--command", "mix", "--timeout", "5", "--json", "--quiet"])
         async let tcpMonitor = run("radio-cli", ["monitor", "--json", "--count", "25", "--port", daemon.tcp])
         async let unixMonitor = run("radio-cli", ["monitor", "--json", "--count", "25", "--port", unix])
+        var sentTotal = 0
         for result in try await [pings, sets] {
             #expect(result.status == 0, "\(result.stderr)")
             let report = try Self.json(result.stdout)
             #expect(report["scheduled"] as? Int == 600)
-            #expect(report["ok"] as? Int == 600, "\(result.stdout)")
+            // All of them, unless a slow (sanitized) build fell behind and
+            // the 2 s ended first: then the rest are counted as not sent.
+            let sent = report["sent"] as? Int ?? 0
+            sentTotal += sent
+            #expect(sent + (report["not_sent"] as? Int ?? 0) == 600, "\(result.stdout)")
+            #expect(sent >= 500, "\(result.stdout)")
+            #expect(report["ok"] as? Int == sent, "\(result.stdout)")
             #expect(report["errors"] as? Int == 0, "\(result.stdout)")
         }
         for result in try await [tcpMonitor, unixMonitor] {
@@ -80,10 +87,10 @@ struct DaemonTests {
             #expect(samples.count == 25, "\(result.stdout.suffix(300))")
         }
         let log = try await daemon.stop()
-        // 1,200 load calls, an Identify per load and a GetState per monitor
+        // The load calls, an Identify per load and a GetState per monitor
         // (and a retry, should a slow build need one): all answered.
         let requests = try #require(Self.counter("requests", in: log), "\(log)")
-        #expect(requests >= 1204, "\(log)")
+        #expect(requests >= sentTotal + 4, "\(log)")
         #expect(Self.counter("responses", in: log) == requests, "\(log)")
         #expect(Self.counter("unmatched", in: log) == 0, "\(log)")
         #expect(sim.stop() == 0)
@@ -412,10 +419,13 @@ struct LoadTests {
     /// their service time does not.
     @Test func aStallCountsAgainstEveryRequestDueDuringIt() async throws {
         let sim = try SimProcess(["--telemetry-hz", "0"])
-        // 6 s: the freeze lands inside the run even if this test notices
-        // the first progress line late (a sanitized, loaded run).
-        let load = try LineProcess("radio-cli", ["load", "--port", sim.path, "--clients", "1", "--rate", "100",
-                                                 "--duration", "6", "--timeout", "10", "--retries", "0", "--json"])
+        // 10 s: the freeze ends well inside the run even if this test
+        // notices the first progress line late (a sanitized, loaded run);
+        // `load` stops sending at the end, so requests due in a freeze that
+        // outlasted the run would be "not sent", not measured. 50/s: a
+        // sanitized build keeps up.
+        let load = try LineProcess("radio-cli", ["load", "--port", sim.path, "--clients", "1", "--rate", "50",
+                                                 "--duration", "10", "--timeout", "10", "--retries", "0", "--json"])
         try await load.waitUntil("the first progress line") { load.errorLines.contains { $0.hasPrefix("load: ") } }
         kill(sim.process.processIdentifier, SIGSTOP)
         try await Task.sleep(for: .milliseconds(400))
@@ -423,13 +433,16 @@ struct LoadTests {
         let (status, stderr) = try await load.waitForExit()
         #expect(status == 0, "\(stderr)")
         let report = try DaemonTests.json(try #require(load.lines.first))
-        #expect(report["ok"] as? Int == 600, "\(report)")
+        let sent = report["sent"] as? Int ?? 0
+        #expect(report["ok"] as? Int == sent, "\(report)")
+        #expect(sent + (report["not_sent"] as? Int ?? 0) == 500, "\(report)")
+        #expect(sent >= 450, "\(report)")
         #expect(report["errors"] as? Int == 0)
         let latency = try #require(report["latency_us"] as? [String: Double])
         let service = try #require(report["service_time_us"] as? [String: Double])
-        // A freeze of D seconds leaves D / 10 ms requests due during it,
-        // waiting D, D − 10 ms, ... past their due time: with D ≥ 0.4 s the
-        // top 1 % (6 of 600) wait over 250 ms, and the mean latency is many
+        // A freeze of D seconds leaves D / 20 ms requests due during it,
+        // waiting D, D − 20 ms, ... past their due time: with D ≥ 0.4 s the
+        // top 1 % (5 of 500) wait over 250 ms, and the mean latency is many
         // times the mean service time, to which only the one call caught in
         // the freeze adds much (measured: 15× in a debug build; without the correction
         // the two would be equal).
