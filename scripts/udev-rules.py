@@ -70,7 +70,10 @@ def rules(adapters):
     out += ['ENV{ID_RADIO}!="1", GOTO="radio_end"',
             'ENV{ID_MM_DEVICE_IGNORE}="1"',
             'GROUP="dialout", MODE="0660", TAG+="uaccess"',
-            'ENV{ID_RADIO_SERIAL}=="?*", SYMLINK+="radio/$env{ID_RADIO_SERIAL}"',
+            "# The serial number comes from the device: a link only for one made of",
+            "# safe characters (a space would make two links, a slash a path).",
+            'ENV{ID_RADIO_SERIAL}=="?*", ENV{ID_RADIO_SERIAL}!="*[!A-Za-z0-9._-]*", ENV{ID_RADIO_SERIAL}!=".*", \\',
+            '  SYMLINK+="radio/$env{ID_RADIO_SERIAL}"',
             "",
             'LABEL="radio_end"',
             ""]

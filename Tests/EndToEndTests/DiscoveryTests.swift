@@ -306,6 +306,14 @@ struct DiscoveryTests {
         let port = try #require(result.byDevice["/sys/devices/usb1/1-1/1-1:1.0/ttyUSB0"])
         #expect(port.contains("latency_timer' writing '1'"))
 
+        // Issue 16 item 11: the serial comes from the device, and SYMLINK+=
+        // took it raw (a space made two links, a slash a path). A serial
+        // with other than [A-Za-z0-9._-] gets no link; the rest still applies.
+        let evil = try #require(result.byDevice["/sys/devices/usb1/1-6/1-6:1.0/ttyUSB6/ttyUSB6"])
+        #expect(evil.contains("ID_RADIO=1"))
+        #expect(evil.contains("60-radio.rules:28 MODE 0660"), "\(evil)")
+        #expect(!evil.contains("LINK 'radio/"), "\(evil.split(separator: "\n").filter { $0.contains("LINK") })")
+
         let cable = try #require(result.byDevice["/sys/devices/usb1/1-3/1-3:1.0/ttyUSB2/ttyUSB2"])
         #expect(!cable.contains("ID_RADIO"), "a plain FTDI cable must not be taken for a radio")
         #expect(!cable.contains("ID_MM_DEVICE_IGNORE"))

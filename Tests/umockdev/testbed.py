@@ -96,7 +96,7 @@ def udevadm_test(tb, udevadm):
     before = set(os.listdir("/dev"))
     status = 0
     for syspath in ("/sys/devices/usb1/1-1/1-1:1.0/ttyUSB0/ttyUSB0", "/sys/devices/usb1/1-1/1-1:1.0/ttyUSB0",
-                    "/sys/devices/usb1/1-3/1-3:1.0/ttyUSB2/ttyUSB2"):
+                    "/sys/devices/usb1/1-3/1-3:1.0/ttyUSB2/ttyUSB2", "/sys/devices/usb1/1-6/1-6:1.0/ttyUSB6/ttyUSB6"):
         done = subprocess.run([udevadm, "test", "--action=add", syspath], stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, timeout=60)
         print(f"### {syspath}")
@@ -344,6 +344,8 @@ def main(argv):
                    "ttyACM0", via_usb_serial=False)
         tb.add_device("tty", "console", None, [], ["DEVNAME", "/dev/console"])
         if mode == "udevadm":
+            # A radio whose EEPROM serial has a space and a path in it.
+            usb_serial(tb, "1-6", "0403", "6001", "EV IL/../x", "FTDI", "HIL Radio 2", "ftdi_sio", "ttyUSB6", latency=16)
             return udevadm_test(tb, cli)
         args = argv[3:] if mode == "run" else ["list", "--json"]
         done = subprocess.run([cli] + args, stdout=subprocess.PIPE, timeout=30)
