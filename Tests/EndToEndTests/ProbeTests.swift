@@ -79,7 +79,12 @@ struct ProbeTests {
         let holder = Process()
         holder.executableURL = URL(fileURLWithPath: "/bin/sleep")
         holder.arguments = ["30"]
-        holder.standardInput = try #require(FileHandle(forUpdatingAtPath: pty.slavePath))
+        // Opened close-on-exec (FileHandle(forUpdatingAtPath:) is not), so
+        // that no other test's child (a QEMU) inherits it and shows up as
+        // a holder too; the child's stdin is a dup, without the flag.
+        let fd = open(pty.slavePath, O_RDWR | O_NOCTTY | O_CLOEXEC)
+        try #require(fd >= 0)
+        holder.standardInput = FileHandle(fileDescriptor: fd, closeOnDealloc: true)
         try holder.run()
         defer {
             kill(holder.processIdentifier, SIGKILL)

@@ -34,7 +34,12 @@ struct PortUsersTests {
         let holder = Process()
         holder.executableURL = URL(fileURLWithPath: "/bin/sleep")
         holder.arguments = ["30"]
-        holder.standardInput = try #require(FileHandle(forUpdatingAtPath: sim.slavePath))
+        // Opened close-on-exec (FileHandle(forUpdatingAtPath:) is not), so
+        // that no other test's child (a QEMU) inherits it and shows up as
+        // a holder too; the child's stdin is a dup, without the flag.
+        let fd = open(sim.slavePath, O_RDWR | O_NOCTTY | O_CLOEXEC)
+        try #require(fd >= 0)
+        holder.standardInput = FileHandle(fileDescriptor: fd, closeOnDealloc: true)
         try holder.run()
         defer {
             kill(holder.processIdentifier, SIGKILL)
