@@ -90,6 +90,10 @@ public final class RadioDaemon: Sendable {
         /// Why the radio link is down, while it is.
         var linkDown: String?
         var linkDownSince: ContinuousClock.Instant?
+        /// The radio's port did not take a frame within `radioWriteLimit`:
+        /// until it takes one at once, requests are answered busy without
+        /// waiting, so the client loop stays free for clients and signals.
+        var radioWedged = false
         /// Accepts failed for want of descriptors since the last warning.
         var descriptorFailures = 0
         var descriptorLogAt: ContinuousClock.Instant?
@@ -310,6 +314,9 @@ public final class RadioDaemon: Sendable {
         return room
     }
 
+    /// How long a request may wait for the radio's port to take it (§11).
+    static let radioWriteLimit: Duration = .seconds(1)
+
     /// How long the listeners rest when the process is out of descriptors.
     static let descriptorBackoff: Duration = .milliseconds(100)
 
@@ -485,9 +492,21 @@ public final class RadioDaemon: Sendable {
         var bytes: [UInt8] = []
         bytes.reserveCapacity(Frame.maxWireSize)
         outgoing.encode(into: &bytes)
+        let wedged = state.withLock { $0.radioWedged }
         do throws(RadioError) {
-            try transport.send(bytes, deadline: now + .seconds(1))
+            try transport.send(bytes, deadline: wedged ? now : now + RadioDaemon.radioWriteLimit)
+            if wedged {
+                state.withLock { $0.radioWedged = false }
+                options.logger.notice("the radio's port takes requests again")
+            }
         } catch {
+            if case .writeTimeout = error, !wedged {
+                state.withLock { $0.radioWedged = true }
+                options.logger.error("""
+                    the radio's port took no request for \(RadioDaemon.radioWriteLimit) (radio stopped, or flow \
+                    control held off): answering busy until it takes one at once
+                    """)
+            }
             map.withLock { $0.cancel(upstream) }
             reply(to: client, frame, status: .busy)
             return false

@@ -193,6 +193,60 @@ struct DaemonTests {
         #expect(done.stdout.hasPrefix("listening on tcp://127.0.0.1:"))
     }
 
+    /// Issue 16 item 3: with the radio stopped and 20 clients × 100
+    /// pipelined 249-byte pings, each request waited out its 1 s write on
+    /// the client loop, so SIGTERM took 31 s (60 s and more in the report).
+    /// A port that took nothing for 1 s now makes the daemon answer busy at
+    /// once until it takes a frame at once again; SIGTERM is handled at
+    /// once, and the radio is used again when it wakes.
+    @Test func aWedgedRadioDoesNotDeafenTheDaemon() async throws {
+        let sim = try SimProcess(["--telemetry-hz", "0"])
+        let daemon = try await Daemon(port: sim.path, unixSocket: false)
+        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("interop/hostile_peer.py").path
+        let address = daemon.tcp.dropFirst("tcp://".count)
+        let colon = address.lastIndex(of: ":") ?? address.endIndex
+        let host = String(address[..<colon]), port = String(address[address.index(after: colon)...])
+        func flood() throws -> Process {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+            p.arguments = [script, "pipeline", host, port, "20", "100"]
+            p.standardOutput = FileHandle.nullDevice
+            try p.run()
+            return p
+        }
+        kill(sim.process.processIdentifier, SIGSTOP)
+        let first = try flood()
+        try await daemon.process.waitUntil("the radio found wedged") {
+            daemon.process.errorLines.contains { $0.contains("answering busy until it takes one at once") }
+        }
+        // Awake again: requests reach it (busy answers are retried).
+        kill(sim.process.processIdentifier, SIGCONT)
+        kill(first.processIdentifier, SIGKILL)
+        first.waitUntilExit()
+        let state = try await run("radio-cli", ["get-state", "--port", daemon.tcp, "--timeout", "5", "--retries", "10"])
+        #expect(state.status == 0, "\(state.stderr)")
+        // Wedged again, and stopped while it is.
+        kill(sim.process.processIdentifier, SIGSTOP)
+        let second = try flood()
+        defer {
+            kill(second.processIdentifier, SIGKILL)
+            second.waitUntilExit()
+        }
+        try await daemon.process.waitUntil("the radio found wedged again") {
+            daemon.process.errorLines.filter { $0.contains("answering busy until it takes one at once") }.count >= 2
+        }
+        kill(daemon.process.process.processIdentifier, SIGTERM)
+        // A hang guard, not a timing: before, this took 31 s.
+        let limit = ContinuousClock.now + .seconds(5)
+        while daemon.process.process.isRunning && ContinuousClock.now < limit { try await Task.sleep(for: .milliseconds(20)) }
+        #expect(!daemon.process.process.isRunning, "the daemon did not stop within 5 s of SIGTERM")
+        let (status, log) = try await daemon.process.interrupt(SIGTERM)
+        #expect(status == 0, "\(log)")
+        kill(sim.process.processIdentifier, SIGCONT)
+        #expect(sim.stop() == 0)
+    }
+
     @Test func aClientInAnotherLanguageConnectsUnchanged() async throws {
         let sim = try SimProcess(["--telemetry-hz", "50"])
         let daemon = try await Daemon(port: sim.path, unixSocket: false)

@@ -13,6 +13,10 @@
                                  pings, shuts down its sending side (as
                                  `nc -N` does) and reads until the daemon
                                  closes; prints {"replies": R, "closed": B}
+  hostile_peer.py pipeline HOST PORT C N
+                                 C clients each send N 249-byte pings at once
+                                 without reading; prints "sent" and stays
+                                 (60 s at most)
   hostile_peer.py churn HOST PORT N
                                  N connections opened and closed at once, one
                                  after another, then one that pings; prints
@@ -132,6 +136,22 @@ def read_frames(sock, seconds):
     return frames, False
 
 
+def pipeline(host, port, clients, n):
+    held = []
+    for _ in range(clients):
+        sock = socket.create_connection((host, port), timeout=5)
+        sock.setblocking(False)
+        data = b"\x00" + b"".join(frame_wire(COMMANDS["ping"], seq, bytes(249)) for seq in range(1, n + 1))
+        try:
+            sock.send(data)
+        except BlockingIOError:
+            pass
+        held.append(sock)
+    print("sent", flush=True)
+    time.sleep(60)
+    return 0
+
+
 def churn(host, port, n):
     for _ in range(n):
         socket.create_connection((host, port), timeout=5).close()
@@ -171,6 +191,8 @@ def main(argv):
         stuck(socket.AF_UNIX, argv[2])
     elif mode == "half-close" and len(argv) == 5:
         return half_close(argv[2], int(argv[3]), int(argv[4]))
+    elif mode == "pipeline" and len(argv) == 6:
+        return pipeline(argv[2], int(argv[3]), int(argv[4]), int(argv[5]))
     elif mode == "churn" and len(argv) == 5:
         return churn(argv[2], int(argv[3]), int(argv[4]))
     elif mode == "slowloris" and len(argv) == 4:
