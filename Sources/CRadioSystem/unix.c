@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
+#include <sys/stat.h>
 
 /* Fills a sockaddr_un; ENAMETOOLONG when the path does not fit sun_path. */
 static int fill(struct sockaddr_un *addr, const char *path) {
@@ -42,7 +43,9 @@ int radio_unix_listen(const char *path, int backlog) {
     if (fill(&addr, path) < 0) return -1;
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0) return -1;
-    if (bind(fd, (struct sockaddr *)&addr, sizeof addr) < 0 || listen(fd, backlog) < 0) {
+    /* Owner and group only, whatever the umask: the mode is set before
+       listen(), so no one connects while the file still has the umask's. */
+    if (bind(fd, (struct sockaddr *)&addr, sizeof addr) < 0 || chmod(path, 0660) < 0 || listen(fd, backlog) < 0) {
         int saved = errno;
         close(fd);
         errno = saved;

@@ -15,6 +15,24 @@ public enum ListenAddress: Hashable, Sendable, CustomStringConvertible {
 
     public static let defaultPort: UInt16 = 7362
 
+    /// Where `serve` listens when given no --listen: a Unix socket in the
+    /// user's runtime directory ($XDG_RUNTIME_DIR/radio-cli/serve.sock), or
+    /// /run/radio-cli/serve.sock for root without one, or
+    /// /tmp/radio-cli-UID/serve.sock. Only this user (and the socket's
+    /// group) can connect; TCP, which every local user can reach, is
+    /// opt-in.
+    public static func defaultSocket(environment: [String: String]) -> (directory: String, path: String) {
+        let directory: String
+        if let runtime = environment["XDG_RUNTIME_DIR"], runtime.hasPrefix("/") {
+            directory = runtime + "/radio-cli"
+        } else if getuid() == 0 {
+            directory = "/run/radio-cli"
+        } else {
+            directory = "/tmp/radio-cli-\(getuid())"
+        }
+        return (directory, directory + "/serve.sock")
+    }
+
     public init(parsing text: String) throws(ServeError) {
         if text.hasPrefix("unix:") {
             var path = Substring(text.dropFirst("unix:".count))

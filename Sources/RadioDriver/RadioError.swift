@@ -65,6 +65,8 @@ public enum RadioError: Error, Hashable, Sendable, CustomStringConvertible {
             "port busy: \(p) is held by another process (close it, or share the radio through a daemon)"
         case .overloaded(let p):
             "too many requests in flight on \(p): every sequence number is in use or reserved; try again shortly"
+        case .permissionDenied(let p) where p.hasPrefix("unix://"):
+            "permission denied: \(p) (a daemon's socket admits its owner and group only: join that group, or ask for a socket in a directory your group can reach)"
         case .permissionDenied(let p):
             "permission denied: \(p) (install the udev rule with 'make install-udev', or add yourself to the 'dialout' group and log in again)"
         case .notFound(let p):

@@ -20,8 +20,12 @@ struct Serve: ParsableCommand {
             keeps its clients, tells them (a Link frame: calls fail at once as 'disconnected', \
             monitors show the outage) and reopens the port.
 
-            --listen takes HOST:PORT (default 127.0.0.1:\(ListenAddress.defaultPort); port 0 \
-            picks a free one) or unix:PATH, and may be given more than once. Only loopback \
+            --listen takes unix:PATH or HOST:PORT (port 0 picks a free one; \
+            \(ListenAddress.defaultPort) is the usual one), and may be given more than once. \
+            Without it, the daemon listens on a Unix socket only this user can reach: \
+            $XDG_RUNTIME_DIR/radio-cli/serve.sock (or /run/radio-cli/serve.sock as root). A \
+            Unix socket is created mode 0660 (its owner and group, whatever the umask); TCP on \
+            loopback lets every local user drive the radio, so it is opt-in. Only loopback \
             addresses are accepted unless --allow-remote is given: the protocol has no \
             authentication. One line per listener goes to stdout when it is ready \
             ("listening on tcp://127.0.0.1:7362"); connections and link events are logged to \
@@ -67,8 +71,17 @@ struct Serve: ParsableCommand {
     }
 
     func run() throws {
-        let addresses = listen.isEmpty
-            ? [ListenAddress.tcp(HostAndPort(host: "127.0.0.1", port: ListenAddress.defaultPort))] : listen
+        var addresses = listen
+        if addresses.isEmpty {
+            // The default: a Unix socket only this user can reach (0700
+            // directory, 0660 socket); TCP only when asked for.
+            let (directory, path) = ListenAddress.defaultSocket(environment: ProcessInfo.processInfo.environment)
+            if mkdir(directory, 0o700) != 0 && errno != EEXIST {
+                throw Failure("cannot create \(directory) for the default socket: \(String(cString: strerror(errno)))"
+                              + " (give --listen unix:PATH or HOST:PORT)", status: 73)
+            }
+            addresses = [.unix(path: path)]
+        }
         let transport: any RadioTransport
         do throws(RadioError) {
             transport = try global.openTransport(try global.address())

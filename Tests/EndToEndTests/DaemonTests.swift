@@ -247,6 +247,39 @@ struct DaemonTests {
         #expect(sim.stop() == 0)
     }
 
+    /// Issue 16 item 11: with no --listen the daemon listened on TCP
+    /// 127.0.0.1:7362, where `nobody` could set the power. It listens on a
+    /// Unix socket in the user's runtime directory (0700), created 0660
+    /// whatever the umask; another user is refused (77), the owner served.
+    @Test func theDefaultListenerIsAPrivateUnixSocket() async throws {
+        let runtime = FileManager.default.temporaryDirectory.appendingPathComponent("rt-\(UUID().uuidString.prefix(8))").path
+        try FileManager.default.createDirectory(atPath: runtime, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: runtime) }
+        let cli = productsDirectory.appendingPathComponent("radio-cli").path
+        let socket = runtime + "/radio-cli/serve.sock"
+        let done = try await runProgram("/bin/sh", ["-c", """
+            umask 000
+            XDG_RUNTIME_DIR="$1" "$0" serve --port loop:// & pid=$!
+            for i in $(seq 100); do [ -S "$1/radio-cli/serve.sock" ] && break; sleep 0.05; done
+            stat -c 'mode %a' "$1/radio-cli" "$1/radio-cli/serve.sock"
+            "$0" info --json --port "unix://$1/radio-cli/serve.sock" | grep -c '"serial_number"'
+            if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then
+              setpriv --reuid=65534 --regid=65534 --clear-groups "$0" info --port "unix://$1/radio-cli/serve.sock"
+              echo "other user: $?"
+            fi
+            kill $pid; wait $pid
+            """, cli, runtime], limit: .seconds(30))
+        #expect(done.status == 0, "\(done.stderr)")
+        #expect(done.stdout.hasPrefix("listening on unix://\(socket)\n"), "\(done.stdout)")
+        #expect(!done.stdout.contains("tcp://"), "TCP is opt-in")
+        #expect(done.stdout.contains("mode 700\nmode 660\n"), "\(done.stdout)")
+        #expect(done.stdout.contains("\n1\n"), "the owner is served: \(done.stdout)")
+        if geteuid() == 0 {
+            #expect(done.stdout.contains("other user: 77"), "\(done.stdout)")
+            #expect(done.stderr.contains("a daemon's socket admits its owner and group only"), "\(done.stderr)")
+        }
+    }
+
     @Test func aClientInAnotherLanguageConnectsUnchanged() async throws {
         let sim = try SimProcess(["--telemetry-hz", "50"])
         let daemon = try await Daemon(port: sim.path, unixSocket: false)
