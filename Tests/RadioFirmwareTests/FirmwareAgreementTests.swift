@@ -85,6 +85,81 @@ struct FirmwareAgreementTests {
         #expect(pair.compared == 30 + 3 + 12)
     }
 
+    /// PROTOCOL.md §7: a request is checked for version, then type, then
+    /// payload, then values, and answered with the first failure, in a
+    /// version-1 frame with the request's number and type | 0x80; a frame
+    /// that is not a request is ignored whatever its version. Both radios.
+    @Test func checksComeInTheSpecsOrder() {
+        let pair = Pair()
+        let cases: [(wire: [UInt8], answer: (type: UInt8, status: Status)?, what: String)] = [
+            (wire(version: 2, type: 0x3F, sequence: 11, payload: [1, 2, 3]), (0xBF, .unsupportedVersion),
+             "another version, an unknown type and a bad payload: the version"),
+            (wire(type: 0x3F, sequence: 12, payload: [1, 2, 3]), (0xBF, .unknownCommand), "an unknown type with a payload: the type"),
+            (wire(type: Command.setPower.rawValue, sequence: 13, payload: [0x7F]), (0x82, .malformed),
+             "SetPower with one byte: the payload"),
+            (wire(.setPower(Power(deciDBm: 450)), sequence: 14), (0x82, .outOfRange), "SetPower 45 dBm: the value"),
+            (wire(type: Command.ping.rawValue, sequence: 15, payload: Array(repeating: 9, count: 250)), (0x85, .malformed),
+             "Ping of 250 bytes"),
+            (wire(version: 2, type: 0x40, sequence: 16, payload: [1]), nil, "another version of a non-request type"),
+        ]
+        for c in cases {
+            let before = pair.compared
+            pair.send(c.wire, c.what)
+            #expect(pair.compared == before + (c.answer == nil ? 0 : 1), "\(c.what): one answer, or none")
+        }
+        // The answers themselves, from the simulator (the core agreed above).
+        var simulator = SimulatorEngine(configuration: SimulatorConfiguration())
+        for c in cases {
+            var out: [UInt8] = []
+            simulator.receive(c.wire, into: &out)
+            let answer = frames(in: out).first
+            if let expected = c.answer {
+                #expect(answer?.version == 1, "\(c.what)")
+                #expect(answer?.type == expected.type, "\(c.what)")
+                #expect(answer?.sequence == (frames(in: c.wire).first?.sequence ?? 0), "\(c.what)")
+                #expect(answer?.payload == [expected.status.rawValue], "\(c.what): \(answer.map { hexString($0.payload) } ?? "none")")
+            } else {
+                #expect(answer == nil, "\(c.what)")
+            }
+        }
+    }
+
+    /// PROTOCOL.md §7: pipelined requests are answered in the order they came.
+    @Test func pipelinedRequestsAreAnsweredInOrder() {
+        let pair = Pair()
+        let batch = [wire(.setChannel(7), sequence: 40), wire(.identify, sequence: 41), wire(.ping([1, 2]), sequence: 42),
+                     wire(.setPower(Power(deciDBm: 10)), sequence: 43)].flatMap { $0 }
+        var out: [UInt8] = []
+        var simulator = SimulatorEngine(configuration: SimulatorConfiguration())
+        simulator.receive(batch, into: &out)
+        #expect(frames(in: out).map(\.sequence) == [40, 41, 42, 43])
+        pair.send(batch, "four requests in one write")
+        #expect(pair.compared == 4)
+    }
+
+    /// PROTOCOL.md §6.3: the telemetry counter is not reset by
+    /// SetTelemetryRate, rate 0 included; frames that resume carry the next number.
+    @Test func theTelemetryCounterCarriesOnAcrossRateZero() {
+        let core = FirmwareCore()
+        var clock: UInt32 = 0
+        func telemetry(for ms: UInt32) -> [UInt16] {
+            var seqs: [UInt16] = []
+            for _ in 0..<ms {
+                clock += 1
+                core.tick(clock)
+                seqs += frames(in: core.drain()).filter { $0.type == FrameType.telemetry }.map(\.sequence)
+            }
+            return seqs
+        }
+        let first = telemetry(for: 350)
+        #expect(first.count >= 3)
+        _ = core.exchange(wire(.setTelemetryRate(0), sequence: 1))
+        #expect(telemetry(for: 500).isEmpty)
+        _ = core.exchange(wire(.setTelemetryRate(10), sequence: 2))
+        let resumed = telemetry(for: 350)
+        #expect(resumed.first == (first.last ?? 0) &+ 1, "first \(first), resumed \(resumed)")
+    }
+
     @Test func corruptInputIsDroppedAndTheNextFrameAnswered() {
         let pair = Pair()
         let good = wire(.setPower(Power(deciDBm: 55)), sequence: 77)

@@ -100,6 +100,19 @@ struct RequestEngineTests {
         #expect(outcome(log) == .response(.ok(.channel(7))))
     }
 
+    /// PROTOCOL.md §6.2: a reserved status (0x07...0xFF) is the call's
+    /// failure with that value: not malformed, not retried.
+    @Test func aReservedStatusFailsTheCallWithItsValue() throws {
+        var engine = Engine()
+        let (_, seq) = try start(&engine, .getState, waiter: 5, attempts: 3)
+        var bytes: [UInt8] = []
+        Frame(type: Command.getState.rawValue | FrameType.responseFlag, sequence: seq, payload: [0x07]).encode(into: &bytes)
+        let log = feed(&engine, bytes)
+        #expect(outcome(log) == .response(.failure(.getState, Status(rawValue: 0x07))))
+        #expect(engine.statistics.retries == 0)
+        #expect(Status(rawValue: 0x07).description == "status 0x07")
+    }
+
     @Test func aResponseForAnotherCommandIsUnmatched() throws {
         var engine = Engine()
         let (_, seq) = try start(&engine, .setChannel(7), waiter: 1)
