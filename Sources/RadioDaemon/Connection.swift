@@ -50,6 +50,10 @@ final class Connection: Sendable {
     /// the radio thread then wakes the loop with the last reply, so the
     /// connection closes as soon as everything it asked for is delivered.
     let doneSending = Atomic<Bool>(false)
+    /// Set while the client loop holds requests of this client waiting for
+    /// its share of the radio: the radio thread wakes the loop with each
+    /// answer to this client, so the next goes out at once.
+    let hasWaiting = Atomic<Bool>(false)
 
     init(id: Int, socket: FileDescriptor, peer: String) {
         self.id = id

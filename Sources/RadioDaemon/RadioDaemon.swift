@@ -25,9 +25,13 @@ public final class RadioDaemon: Sendable {
         /// Bytes that may wait for one client before it is disconnected as
         /// not keeping up.
         public var clientQueueBytes = 256 * 1024
-        /// Requests one client may have at the radio at once; more are
-        /// answered `busy` without reaching it.
+        /// Requests one client may have waiting at once, in the daemon and
+        /// at the radio; more are answered `busy` without reaching it.
         public var maxInFlightPerClient = 64
+        /// Of those, how many may be at the radio at once: the rest wait in
+        /// the daemon, so that on a slow line one client's pipeline cannot
+        /// fill the radio's queue ahead of everyone else's requests.
+        public var radioShare = 4
         public var maxClients = 256
         /// How long an unanswered request is remembered. Far longer than any
         /// caller's deadline; a reply later than this is dropped.
@@ -190,6 +194,10 @@ public final class RadioDaemon: Sendable {
         /// each frame it has not finished; nil when it owes none.
         var owesFrameSince: ContinuousClock.Instant?
         var sentFrame = false
+        /// Requests waiting for a place in this client's `radioShare`.
+        var waiting: [Frame] = []
+        var waitingStart = 0
+        var waitingCount: Int { waiting.count - waitingStart }
     }
 
     /// Serves until `stop()`, or until the radio is gone for good (a port
@@ -249,9 +257,17 @@ public final class RadioDaemon: Sendable {
                 clients[id] = client
                 if let gone { remove(id, from: &clients, reason: gone) }
             }
+            // Requests waiting for their client's share of the radio: sent
+            // as the radio's answers make room (the radio thread wakes this
+            // loop for that, and the sweep below catches expiries).
+            for (id, c) in clients where c.waitingCount > 0 {
+                var client = c
+                sendWaiting(&client)
+                clients[id] = client
+            }
             // Clients done sending go once their replies are out (or their
             // requests forgotten: `forgetAfter` bounds the wait).
-            for (id, c) in clients where c.doneSending && !c.connection.hasQueued {
+            for (id, c) in clients where c.doneSending && !c.connection.hasQueued && c.waitingCount == 0 {
                 if map.withLock({ $0.inFlight[id] == nil }) {
                     remove(id, from: &clients, reason: "closed its side; every reply delivered")
                 }
@@ -454,11 +470,44 @@ public final class RadioDaemon: Sendable {
             } else if client.sentFrame {
                 client.owesFrameSince = nil
             }
-            for frame in frames {
-                if forward(frame, from: connection) { client.requests += 1 }
-            }
+            for frame in frames { admit(frame, into: &client) }
         }
         return nil
+    }
+
+    /// Takes a client's frame: sent on at once while the client has less
+    /// than its `radioShare` at the radio and none waiting, else queued
+    /// behind its others (within `maxInFlightPerClient`), else busy.
+    private func admit(_ frame: Frame, into client: inout Client) {
+        let connection = client.connection
+        guard FrameType.isRequest(frame.type), frame.version == Frame.protocolVersion,
+              state.withLock({ $0.linkDown }) == nil else {
+            if forward(frame, from: connection) { client.requests += 1 }
+            return
+        }
+        let atRadio = map.withLock { $0.inFlight[connection.id, default: 0] }
+        if client.waitingCount == 0 && atRadio < options.radioShare {
+            if forward(frame, from: connection) { client.requests += 1 }
+        } else if client.waitingCount + atRadio < options.maxInFlightPerClient {
+            client.waiting.append(frame)
+            connection.hasWaiting.store(true, ordering: .releasing)
+        } else {
+            reply(to: connection, frame, status: .busy)
+        }
+    }
+
+    /// Sends a client's waiting requests while its share at the radio has room.
+    private func sendWaiting(_ client: inout Client) {
+        while client.waitingCount > 0 {
+            let atRadio = map.withLock { $0.inFlight[client.connection.id, default: 0] }
+            guard atRadio < options.radioShare else { return }
+            let frame = client.waiting[client.waitingStart]
+            client.waitingStart += 1
+            if forward(frame, from: client.connection) { client.requests += 1 }
+        }
+        client.waiting.removeAll(keepingCapacity: true)
+        client.waitingStart = 0
+        client.connection.hasWaiting.store(false, ordering: .releasing)
     }
 
     /// Sends one client frame on to the radio, or answers it here. Returns
@@ -631,7 +680,8 @@ public final class RadioDaemon: Sendable {
             back.sequence = entry.clientSequence
             stats.withLock { $0.responses += 1 }
             if client.deliver(back.wireBytes, limit: options.clientQueueBytes)
-                || client.doneSending.load(ordering: .acquiring) { wakeLoop() }
+                || client.doneSending.load(ordering: .acquiring)
+                || client.hasWaiting.load(ordering: .acquiring) { wakeLoop() }
         } else if FrameType.isTelemetry(frame.type) {
             // Unsolicited: to everyone, as it came (no re-encoding).
             var bytes: [UInt8] = []

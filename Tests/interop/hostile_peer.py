@@ -17,6 +17,11 @@
                                  C clients each send N 249-byte pings at once
                                  without reading; prints "sent" and stays
                                  (60 s at most)
+  hostile_peer.py greedy HOST PORT N SECONDS
+                                 one client that keeps N 249-byte pings in
+                                 flight for SECONDS, reading each reply and
+                                 sending the next; prints "started" at once
+                                 and {"replies": R} at the end
   hostile_peer.py churn HOST PORT N
                                  N connections opened and closed at once, one
                                  after another, then one that pings; prints
@@ -152,6 +157,39 @@ def pipeline(host, port, clients, n):
     return 0
 
 
+def greedy(host, port, n, seconds):
+    sock = socket.create_connection((host, port), timeout=5)
+    seq = 0
+
+    def ping():
+        nonlocal seq
+        seq = seq % 60000 + 1
+        return frame_wire(COMMANDS["ping"], seq, bytes(249))
+
+    sock.sendall(b"\x00" + b"".join(ping() for _ in range(n)))
+    print("started", flush=True)
+    replies, pending = 0, b""
+    end = time.monotonic() + seconds
+    sock.settimeout(0.5)
+    while time.monotonic() < end:
+        try:
+            chunk = sock.recv(65536)
+        except socket.timeout:
+            continue
+        if not chunk:
+            break
+        pending += chunk
+        cut = pending.rfind(b"\x00") + 1
+        complete, pending = pending[:cut], pending[cut:]
+        answered = sum(1 for e in decode_stream(complete)
+                       if "frame" in e and e["frame"]["type"] == 0x80 | COMMANDS["ping"])
+        replies += answered
+        if answered:
+            sock.sendall(b"".join(ping() for _ in range(answered)))
+    print(json.dumps({"replies": replies}), flush=True)
+    return 0
+
+
 def churn(host, port, n):
     for _ in range(n):
         socket.create_connection((host, port), timeout=5).close()
@@ -193,6 +231,8 @@ def main(argv):
         return half_close(argv[2], int(argv[3]), int(argv[4]))
     elif mode == "pipeline" and len(argv) == 6:
         return pipeline(argv[2], int(argv[3]), int(argv[4]), int(argv[5]))
+    elif mode == "greedy" and len(argv) == 6:
+        return greedy(argv[2], int(argv[3]), int(argv[4]), float(argv[5]))
     elif mode == "churn" and len(argv) == 5:
         return churn(argv[2], int(argv[3]), int(argv[4]))
     elif mode == "slowloris" and len(argv) == 4:
