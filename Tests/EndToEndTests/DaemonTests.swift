@@ -133,16 +133,20 @@ struct DaemonTests {
         #expect(log.contains("closed its side; every reply delivered"), "\(log)")
     }
 
-    /// Runs Tests/interop/hostile_peer.py against a daemon's TCP listener.
-    static func peer(_ mode: String, _ daemon: Daemon, _ extra: [String] = []) async throws -> [String: Any] {
+    /// Tests/interop/hostile_peer.py with a mode, against a daemon's TCP listener.
+    static func peerArguments(_ mode: String, _ daemon: Daemon, _ extra: [String] = []) -> [String] {
         let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .appendingPathComponent("interop/hostile_peer.py").path
         let address = daemon.tcp.dropFirst("tcp://".count)
         let colon = address.lastIndex(of: ":") ?? address.endIndex
-        let done = try await runProgram("/usr/bin/python3", [script, mode, String(address[..<colon]),
-                                                             String(address[address.index(after: colon)...])] + extra)
+        return [script, mode, String(address[..<colon]), String(address[address.index(after: colon)...])] + extra
+    }
+
+    /// Runs a peer to its end; what it printed last, as JSON.
+    static func peer(_ mode: String, _ daemon: Daemon, _ extra: [String] = []) async throws -> [String: Any] {
+        let done = try await runProgram("/usr/bin/python3", peerArguments(mode, daemon, extra))
         #expect(done.status == 0, "\(done.stderr)")
-        return (try? json(done.stdout)) ?? [:]
+        return (try? json(String(done.stdout.split(separator: "\n").last ?? ""))) ?? [:]
     }
 
     /// Issue 16 item 10. Before: 300 connect-and-close cycles against
@@ -202,15 +206,10 @@ struct DaemonTests {
     @Test func aWedgedRadioDoesNotDeafenTheDaemon() async throws {
         let sim = try SimProcess(["--telemetry-hz", "0"])
         let daemon = try await Daemon(port: sim.path, unixSocket: false)
-        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("interop/hostile_peer.py").path
-        let address = daemon.tcp.dropFirst("tcp://".count)
-        let colon = address.lastIndex(of: ":") ?? address.endIndex
-        let host = String(address[..<colon]), port = String(address[address.index(after: colon)...])
         func flood() throws -> Process {
             let p = Process()
             p.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
-            p.arguments = [script, "pipeline", host, port, "20", "100"]
+            p.arguments = Self.peerArguments("pipeline", daemon, ["20", "100"])
             p.standardOutput = FileHandle.nullDevice
             try p.run()
             return p
@@ -290,12 +289,7 @@ struct DaemonTests {
     @Test func oneGreedyClientDoesNotStarveTheOthersOnASlowLine() async throws {
         let sim = try SimProcess(["--telemetry-hz", "0", "--baud", "115200"])
         let daemon = try await Daemon(port: sim.path, unixSocket: false)
-        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("interop/hostile_peer.py").path
-        let address = daemon.tcp.dropFirst("tcp://".count)
-        let colon = address.lastIndex(of: ":") ?? address.endIndex
-        async let greedy = runProgram("/usr/bin/python3", [script, "greedy", String(address[..<colon]),
-                                                           String(address[address.index(after: colon)...]), "64", "6"])
+        async let greedy = Self.peer("greedy", daemon, ["64", "6"])
         try await Task.sleep(for: .milliseconds(700))
         var failures: [String] = []
         for _ in 0..<10 {
@@ -304,10 +298,9 @@ struct DaemonTests {
         }
         #expect(failures.isEmpty, "\(failures.count) of 10 GetState calls failed: \(failures.first ?? "")")
         let report = try await greedy
-        let replies = (try? Self.json(String(report.stdout.split(separator: "\n").last ?? "")))?["replies"] as? Int ?? 0
         // The line carries about 44 such pings a second each way: the greedy
         // client is slowed by the others' few requests, not shut out.
-        #expect(replies >= 100, "\(report.stdout)")
+        #expect(report["replies"] as? Int ?? 0 >= 100, "\(report)")
         _ = try await daemon.stop()
         #expect(sim.stop() == 0)
     }

@@ -16,17 +16,11 @@ final class HostilePeer {
         process.standardOutput = out
         process.standardInput = FileHandle.nullDevice
         try process.run()
-        var line = Data()
-        let deadline = ContinuousClock.now + .seconds(20)
-        while !line.contains(UInt8(ascii: "\n")) && ContinuousClock.now < deadline {
-            guard let chunk = readChunk(out.fileHandleForReading.fileDescriptor) else { break }
-            line.append(chunk)
-        }
-        guard let text = String(data: line, encoding: .utf8), let first = text.split(separator: "\n").first else {
+        guard let first = firstLine(out) else {
             process.terminate()
             throw PeerError.notReady
         }
-        address = String(first)
+        address = first
     }
 
     enum PeerError: Error { case notReady }

@@ -83,17 +83,11 @@ final class SimProcess {
         process.standardOutput = stdout
         process.standardInput = FileHandle.nullDevice
         try process.run()
-        var line = Data()
-        let deadline = ContinuousClock.now + .seconds(20)
-        while !line.contains(UInt8(ascii: "\n")) && ContinuousClock.now < deadline {
-            guard let chunk = readChunk(stdout.fileHandleForReading.fileDescriptor) else { break }
-            line.append(chunk)
-        }
-        guard let text = String(data: line, encoding: .utf8), let first = text.split(separator: "\n").first else {
+        guard let first = firstLine(stdout) else {
             process.terminate()
             throw SimError.noPath
         }
-        path = String(first)
+        path = first
     }
 
     enum SimError: Error { case noPath }
@@ -259,4 +253,16 @@ func readChunk(_ fd: Int32) -> Data? {
         if n < 0 && errno == EINTR { continue }
         return nil
     }
+}
+
+/// The first line a started process writes to `pipe` (20 s at most); nil
+/// if it ends or says nothing first.
+func firstLine(_ pipe: Pipe) -> String? {
+    var line = Data()
+    let deadline = ContinuousClock.now + .seconds(20)
+    while !line.contains(UInt8(ascii: "\n")) && ContinuousClock.now < deadline {
+        guard let chunk = readChunk(pipe.fileHandleForReading.fileDescriptor) else { break }
+        line.append(chunk)
+    }
+    return String(data: line, encoding: .utf8)?.split(separator: "\n").first.map(String.init)
 }
