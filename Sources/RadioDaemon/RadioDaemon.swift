@@ -454,7 +454,6 @@ public final class RadioDaemon: Sendable {
                 return "connection lost (\(error.description))"
             }
             total += n
-            let connection = client.connection
             var frames: [Frame] = []
             let before = client.decoder.counters.errors
             client.decoder.feed(UnsafeRawBufferPointer(rebasing: buffer[0..<n])) { event in

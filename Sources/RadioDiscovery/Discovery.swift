@@ -154,29 +154,14 @@ public enum RadioDiscovery {
         // which makes a device of each of the 60-odd virtual ttys (consoles,
         // ptmx) at some 40 syscalls apiece; their links say they are
         // virtual, with no device behind them, and are skipped by name.
-        guard let dir = opendir("/sys/class/tty") else {
-            throw DiscoveryError("cannot read /sys/class/tty (is /sys mounted?)")
-        }
-        defer { closedir(dir) }
         var ports: [AttachedPort] = []
-        var buffer = [CChar](repeating: 0, count: 1024)
-        while let entry = readdir(dir) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-            guard !name.hasPrefix(".") else { continue }
-            let n = buffer.withUnsafeMutableBufferPointer { chars -> Int in
-                guard let start = chars.baseAddress else { return -1 }
-                return readlink("/sys/class/tty/\(name)", start, chars.count - 1)
-            }
-            if n > 0 {
-                let target = buffer.withUnsafeBufferPointer {
-                    String(decoding: UnsafeRawBufferPointer(start: $0.baseAddress, count: n), as: UTF8.self)
-                }
-                if target.contains("/devices/virtual/") { continue }
-            }
-            guard let device = udev_device_new_from_subsystem_sysname(udev.handle, "tty", name) else { continue }
+        let readable = Paths.forEachEntry(in: "/sys/class/tty") { name in
+            if Paths.readLink("/sys/class/tty/\(name)")?.contains("/devices/virtual/") == true { return }
+            guard let device = udev_device_new_from_subsystem_sysname(udev.handle, "tty", name) else { return }
             defer { udev_device_unref(device) }
             if let port = port(from: device, table: table), scope == .all || port.knownRadio { ports.append(port) }
         }
+        guard readable else { throw DiscoveryError("cannot read /sys/class/tty (is /sys mounted?)") }
         return ports.sorted { $0.devnode < $1.devnode }
     }
 

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import RadioIO
 
 /// A process that has a tty open, or holds a UUCP lock file for it.
 public struct PortHolder: Hashable, Sendable, Codable, CustomStringConvertible {
@@ -79,16 +80,8 @@ public enum PortUsers {
     /// the heap, and which the tests run under. Itself when it is no link.
     public static func resolved(_ path: String) -> String {
         var current = path
-        var buffer = [CChar](repeating: 0, count: 4096)
         for _ in 0..<40 {
-            let n = buffer.withUnsafeMutableBufferPointer { chars -> Int in
-                guard let start = chars.baseAddress else { return -1 }
-                return readlink(current, start, chars.count - 1)
-            }
-            guard n > 0 else { return current }
-            let target = buffer.withUnsafeBufferPointer {
-                String(decoding: UnsafeRawBufferPointer(start: $0.baseAddress, count: n), as: UTF8.self)
-            }
+            guard let target = Paths.readLink(current) else { return current }
             current = target.hasPrefix("/") ? normalized(target) : normalized(directory(of: current) + "/" + target)
         }
         return current
@@ -117,10 +110,7 @@ public enum PortUsers {
     }
 
     static func forEachProcess(_ body: (Int32) -> Void) {
-        guard let dir = opendir("/proc") else { return }
-        defer { closedir(dir) }
-        while let entry = readdir(dir) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        Paths.forEachEntry(in: "/proc") { name in
             if let pid = Int32(name) { body(pid) }
         }
     }
@@ -129,22 +119,10 @@ public enum PortUsers {
     /// process this user may not inspect, or one that just ended.
     static func forEachDescriptor(of pid: Int32, _ body: (String, String) -> Void) {
         let base = "/proc/\(pid)/fd"
-        guard let dir = opendir(base) else { return }
-        defer { closedir(dir) }
-        var buffer = [CChar](repeating: 0, count: 4096)
-        while let entry = readdir(dir) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-            guard Int(name) != nil else { continue }
-            let n = buffer.withUnsafeMutableBufferPointer { chars -> Int in
-                guard let start = chars.baseAddress else { return -1 }
-                return readlink("\(base)/\(name)", start, chars.count - 1)
-            }
-            guard n > 0 else { continue }
-            let target = buffer.withUnsafeBufferPointer {
-                String(decoding: UnsafeRawBufferPointer(start: $0.baseAddress, count: n), as: UTF8.self)
-            }
+        Paths.forEachEntry(in: base) { name in
             // Only device nodes can be ports; sockets, pipes and files are skipped cheaply.
-            if target.hasPrefix("/dev/") { body(name, target) }
+            guard Int(name) != nil, let target = Paths.readLink("\(base)/\(name)"), target.hasPrefix("/dev/") else { return }
+            body(name, target)
         }
     }
 

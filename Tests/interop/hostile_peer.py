@@ -99,23 +99,8 @@ def half_close(host, port, n):
     sock.sendall(b"\x00" + b"".join(frame_wire(COMMANDS["ping"], seq, struct.pack("<I", seq))
                                      for seq in range(1, n + 1)))
     sock.shutdown(socket.SHUT_WR)
-    replies, closed, pending = set(), False, b""
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            chunk = sock.recv(4096)
-        except socket.timeout:
-            break
-        if not chunk:
-            closed = True
-            break
-        pending += chunk
-        cut = pending.rfind(b"\x00") + 1
-        complete, pending = pending[:cut], pending[cut:]
-        for event in decode_stream(complete):
-            f = event.get("frame")
-            if f and f["type"] == 0x80 | COMMANDS["ping"]:
-                replies.add(f["sequence"])
+    frames, closed = read_frames(sock, 10)
+    replies = {f["sequence"] for f in frames if f["type"] == 0x80 | COMMANDS["ping"]}
     print(json.dumps({"replies": len(replies), "closed": closed}))
     return 0
 
