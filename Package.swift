@@ -36,6 +36,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // Pure codec: no Glibc, no Foundation, no clocks, no threads.
@@ -117,6 +118,16 @@ let package = Package(
                            .product(name: "SystemPackage", package: "swift-system")],
             swiftSettings: strict
         ),
+        // The daemon's radio and clients as Prometheus metrics, and the
+        // small HTTP server `serve --metrics` answers scrapes with.
+        .target(
+            name: "RadioMetrics",
+            dependencies: ["RadioDaemon", "RadioProtocol", "RadioIO", "CRadioSystem", "Locking",
+                           .product(name: "Prometheus", package: "swift-prometheus"),
+                           .product(name: "Logging", package: "swift-log"),
+                           .product(name: "SystemPackage", package: "swift-system")],
+            swiftSettings: strict
+        ),
         // Round-trip measurement for `radio-cli bench` (and the benchmarks):
         // runs commands against any port and keeps HdrHistograms.
         .target(
@@ -134,6 +145,7 @@ let package = Package(
                 "RadioSimTransport",
                 "RadioBench",
                 "RadioDaemon",
+                "RadioMetrics",
                 "RadioDiscovery",
                 "Locking",
                 .product(name: "Logging", package: "swift-log"),

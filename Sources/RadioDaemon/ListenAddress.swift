@@ -4,7 +4,7 @@ import Glibc
 import CRadioSystem
 public import RadioDriver
 import RadioIO
-import SystemPackage
+package import SystemPackage
 
 /// Where the daemon listens: `HOST:PORT` (`127.0.0.1:7362`, `[::1]:7362`,
 /// `localhost:0`) or a Unix socket (`unix:/run/radio.sock`, or any path
@@ -88,6 +88,12 @@ public struct ServeError: Error, CustomStringConvertible, Sendable {
     public let description: String
     public var remedy: Remedy? = nil
 
+    public init(kind: Kind, description: String, remedy: Remedy? = nil) {
+        self.kind = kind
+        self.description = description
+        self.remedy = remedy
+    }
+
     public static func usage(_ m: String) -> ServeError { ServeError(kind: .usage, description: m) }
     public static func unavailable(_ m: String) -> ServeError { ServeError(kind: .unavailable, description: m) }
     public static func system(_ m: String, _ e: Int32) -> ServeError {
@@ -97,16 +103,16 @@ public struct ServeError: Error, CustomStringConvertible, Sendable {
 }
 
 /// A bound, listening socket.
-struct Listener {
-    let socket: FileDescriptor
+package struct Listener {
+    package let socket: FileDescriptor
     /// What clients pass as --port: tcp://127.0.0.1:7362, unix:///run/radio.sock.
-    let url: String
+    package let url: String
     /// The socket file to remove at shutdown.
-    let unixPath: String?
+    package let unixPath: String?
 
-    var fd: Int32 { socket.rawValue }
+    package var fd: Int32 { socket.rawValue }
 
-    static func open(_ address: ListenAddress, allowRemote: Bool) throws(ServeError) -> Listener {
+    package static func open(_ address: ListenAddress, allowRemote: Bool) throws(ServeError) -> Listener {
         switch address {
         case .tcp(let a): try openTCP(a, allowRemote: allowRemote, shown: address)
         case .unix(let path): try openUnix(path: path)

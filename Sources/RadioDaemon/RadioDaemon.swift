@@ -51,6 +51,12 @@ public final class RadioDaemon: Sendable {
         /// (info), clients cut off and refused (warning), the radio link
         /// (notice when it is up, error when it is down).
         public var logger = Logger(label: "serve", factory: { _ in SwiftLogNoOpLogHandler() })
+        /// Told of what the radio says and how long it took (metrics).
+        public var observer: (any RadioDaemonObserver)?
+        /// With an observer: the daemon asks the radio GetState itself at
+        /// start, after every outage and this often, so that settings and
+        /// measurements are known without a client asking (nil: never).
+        public var stateQueryInterval: Duration? = nil
         public init() {}
     }
 
@@ -84,6 +90,21 @@ public final class RadioDaemon: Sendable {
         /// Requests forgotten unanswered (see `Options.forgetAfter`).
         public var expired = 0
         public var outages = 0
+        /// Outages that ended with the radio back.
+        public var linkBacks = 0
+        /// Requests that repeat the sequence number and command of one of
+        /// the same client's last 16: a client's retries.
+        public var retries = 0
+        /// Telemetry frames queued to clients (frames times clients).
+        public var telemetryDeliveries = 0
+        /// The radio side's decoder: frames with a bad CRC, frames that did
+        /// not decode (COBS, too short, oversized: each a resync), and the
+        /// bytes thrown away with both.
+        public var radioCRCErrors = 0
+        public var radioFramingErrors = 0
+        public var radioDiscardedBytes = 0
+        /// GetState requests the daemon sent itself (`stateQueryInterval`).
+        public var stateQueries = 0
         public init() {}
     }
 
@@ -101,6 +122,8 @@ public final class RadioDaemon: Sendable {
         /// Accepts failed for want of descriptors since the last warning.
         var descriptorFailures = 0
         var descriptorLogAt: ContinuousClock.Instant?
+        /// The radio is back: the client loop asks its state (observer only).
+        var stateQueryDue = false
     }
 
     /// The connections, for the radio thread to find by id or send to all.
@@ -198,6 +221,19 @@ public final class RadioDaemon: Sendable {
         var waiting: [Frame] = []
         var waitingStart = 0
         var waitingCount: Int { waiting.count - waitingStart }
+        /// The client's last 16 requests as sequence << 8 | type, to tell
+        /// its retries (`Statistics.retries`).
+        var recent = [UInt32](repeating: .max, count: 16)
+        var recentNext = 0
+
+        /// Notes a request; true when it repeats a recent one (a retry).
+        mutating func isRetry(_ frame: Frame) -> Bool {
+            let key = UInt32(frame.sequence) << 8 | UInt32(frame.type)
+            if recent.contains(key) { return true }
+            recent[recentNext] = key
+            recentNext = (recentNext + 1) & 15
+            return false
+        }
     }
 
     /// Serves until `stop()`, or until the radio is gone for good (a port
@@ -218,6 +254,8 @@ public final class RadioDaemon: Sendable {
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 * 1024, alignment: 1)
         defer { buffer.deallocate() }
         var lastSweep = ContinuousClock.now
+        var lastStateQuery = ContinuousClock.now
+        if options.observer != nil && options.stateQueryInterval != nil { queryState() }
         var fds: [pollfd] = []
         var ids: [Int] = []
 
@@ -288,6 +326,11 @@ public final class RadioDaemon: Sendable {
                 }
             }
             let now = ContinuousClock.now
+            if let every = options.stateQueryInterval, options.observer != nil,
+               state.withLock({ s in defer { s.stateQueryDue = false }; return s.stateQueryDue }) || now - lastStateQuery >= every {
+                lastStateQuery = now
+                queryState()
+            }
             if now - lastSweep >= .seconds(1) {
                 lastSweep = now
                 let n = map.withLock { $0.expire(sentBefore: now - options.forgetAfter, now: now) }
@@ -484,6 +527,7 @@ public final class RadioDaemon: Sendable {
             if forward(frame, from: connection) { client.requests += 1 }
             return
         }
+        if client.isRetry(frame) { stats.withLock { $0.retries += 1 } }
         let atRadio = map.withLock { $0.inFlight[connection.id, default: 0] }
         if client.waitingCount == 0 && atRadio < options.radioShare {
             if forward(frame, from: connection) { client.requests += 1 }
@@ -565,6 +609,30 @@ public final class RadioDaemon: Sendable {
         return true
     }
 
+    /// The daemon's own GetState (for the observer), numbered from the same
+    /// table as the clients' requests under the reserved client id 0; its
+    /// answer goes to the observer only. Skipped while the radio is away or
+    /// its port is wedged, and when no number is free.
+    private func queryState() {
+        guard state.withLock({ $0.linkDown == nil && !$0.radioWedged }) else { return }
+        let now = ContinuousClock.now
+        let entry = SequenceMap.Entry(client: RadioDaemon.internalClient, clientSequence: 0,
+                                      command: Command.getState.rawValue, sent: now)
+        guard let upstream = map.withLock({ $0.allocate(entry) }) else { return }
+        do throws(RadioError) {
+            try transport.send(Message.request(.getState).frame(sequence: upstream).wireBytes,
+                               deadline: now + RadioDaemon.radioWriteLimit)
+        } catch {
+            map.withLock { $0.cancel(upstream) }
+            return
+        }
+        stats.withLock { $0.stateQueries += 1 }
+        if transport.answersInline { try? pumpRadio() }
+    }
+
+    /// The client id of the daemon's own requests (connections count from 1).
+    static let internalClient = 0
+
     /// Answers a request here, with a status and the client's own sequence number.
     private func reply(to client: Connection, _ request: Frame, status: Status) {
         if status == .busy { stats.withLock { $0.busyReplies += 1 } }
@@ -601,6 +669,7 @@ public final class RadioDaemon: Sendable {
             let id = try IdentityProbe.identify(transport, timeout: .seconds(2))
             options.logger.notice("radio: \(id.model), serial \(id.serialNumber), firmware \(id.firmwareVersion)")
             transport.expectSerialNumber(id.serialNumber)
+            options.observer?.daemonEvent(.identified(id))
         } catch {
             options.logger.warning("""
                 the radio on \(transport.name) did not answer Identify (\(error)); serving it \
@@ -656,7 +725,15 @@ public final class RadioDaemon: Sendable {
                 r.decoder.feed(UnsafeRawBufferPointer(rebasing: r.buffer[0..<n]),
                                withWireBytes: { event, wire in fromRadio(event, wire: wire) })
                 let errors = r.decoder.counters.errors - before
-                if errors > 0 { stats.withLock { $0.radioDecodeErrors += errors } }
+                if errors > 0 {
+                    let c = r.decoder.counters
+                    stats.withLock { s in
+                        s.radioDecodeErrors += errors
+                        s.radioCRCErrors = c.crcErrors
+                        s.radioFramingErrors = c.cobsErrors + c.shortFrames + c.oversized
+                        s.radioDiscardedBytes = c.discardedBytes
+                    }
+                }
             }
         }
     }
@@ -671,6 +748,10 @@ public final class RadioDaemon: Sendable {
         }
         if FrameType.isResponse(frame.type) {
             let entry = map.withLock { $0.take(frame.sequence, command: frame.type & ~FrameType.responseFlag) }
+            if let entry, let observer = options.observer {
+                observer.daemonEvent(.response(frame, command: entry.command, roundTrip: entry.sent.duration(to: .now)))
+                if entry.client == RadioDaemon.internalClient { return }
+            }
             guard let entry, let client = registry.withLock({ $0.byID[entry.client] }) else {
                 stats.withLock { $0.unmatched += 1 }
                 return
@@ -688,15 +769,19 @@ public final class RadioDaemon: Sendable {
             bytes.append(contentsOf: wire)
             bytes.append(Frame.delimiter)
             stats.withLock { $0.telemetryFrames += 1 }
-            broadcast(bytes)
+            options.observer?.daemonEvent(.telemetry(frame))
+            let clients = broadcast(bytes)
+            stats.withLock { $0.telemetryDeliveries += clients }
         }
     }
 
-    private func broadcast(_ bytes: [UInt8]) {
+    @discardableResult
+    private func broadcast(_ bytes: [UInt8]) -> Int {
         let all = registry.withLock { $0.all }
         var wake = false
         for client in all where client.deliver(bytes, limit: options.clientQueueBytes) { wake = true }
         if wake { wakeLoop() }
+        return all.count
     }
 
     private func linkLost(_ why: String) {
@@ -705,6 +790,7 @@ public final class RadioDaemon: Sendable {
             s.linkDownSince = .now
         }
         stats.withLock { $0.outages += 1 }
+        options.observer?.daemonEvent(.linkLost)
         let dropped = map.withLock { $0.removeAll() }
         radioInput.withLock { $0.decoder = FrameDecoder() }
         options.logger.error("""
@@ -721,6 +807,10 @@ public final class RadioDaemon: Sendable {
         }
         let ms = since.map { Int(($0.duration(to: .now) / .milliseconds(1)).rounded()) } ?? 0
         options.logger.notice("radio link back after \(ms) ms")
+        stats.withLock { $0.linkBacks += 1 }
+        options.observer?.daemonEvent(.linkBack)
+        state.withLock { $0.stateQueryDue = true }
+        wakeLoop()
         broadcast(Message.link(LinkNotice(isUp: true)).frame(sequence: 0).wireBytes)
     }
 }

@@ -5,6 +5,7 @@ import Dispatch
 import Foundation
 import RadioDaemon
 import RadioDriver
+import RadioMetrics
 
 struct Serve: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -32,6 +33,13 @@ struct Serve: ParsableCommand {
             stderr. SIGUSR1 logs the counters so far (key=value); SIGTERM or Ctrl-C stops it \
             cleanly (exit 0) and logs them. A port that does not reconnect (?reconnect=off) \
             going away ends it with exit 69.
+
+            --metrics HOST:PORT serves Prometheus metrics at http://HOST:PORT/metrics (\
+            \(MetricsServer.defaultPort) is the usual port; loopback only unless --allow-remote): \
+            the radio's telemetry, settings, link and error counters, round-trip histograms \
+            per command, and the daemon's clients (docs/monitoring/README.md). With it the \
+            daemon asks the radio GetState itself at start, after an outage and every \
+            \(Serve.stateQuerySeconds) s. A scrape is answered on a thread of its own.
             """)
 
     @OptionGroup var global: GlobalOptions
@@ -40,6 +48,10 @@ struct Serve: ParsableCommand {
             help: ArgumentHelp("Where to listen: HOST:PORT or unix:PATH; repeatable.", valueName: "address"),
             transform: parseListenAddress)
     var listen: [ListenAddress] = []
+
+    @Option(name: .long, help: ArgumentHelp("Serve Prometheus metrics at http://HOST:PORT/metrics.", valueName: "host:port"),
+            transform: parseListenAddress)
+    var metrics: ListenAddress?
 
     @Flag(name: .long, help: "Allow listening on addresses other than loopback.")
     var allowRemote = false
@@ -82,6 +94,17 @@ struct Serve: ParsableCommand {
             }
             addresses = [.unix(path: path)]
         }
+        // The metrics listener first: a bad --metrics fails before the radio is touched.
+        var metricsServer: MetricsServer?
+        if let metrics {
+            do throws(ServeError) {
+                metricsServer = try MetricsServer(listen: metrics, allowRemote: allowRemote, logger: Logger(label: "serve") {
+                    LineLogHandler(label: $0)
+                })
+            } catch {
+                throw Failure(error.message, status: error.exitStatus)
+            }
+        }
         let transport: any RadioTransport
         do throws(RadioError) {
             transport = try global.openTransport(try global.address())
@@ -100,6 +123,11 @@ struct Serve: ParsableCommand {
         log.logLevel = quiet ? .notice : .info
         let logger = log
         options.logger = logger
+        let observer = metrics.map { _ in RadioMetrics() }
+        if let observer {
+            options.observer = observer
+            options.stateQueryInterval = .seconds(Serve.stateQuerySeconds)
+        }
         let daemon: RadioDaemon
         do throws(ServeError) {
             daemon = try RadioDaemon(transport: transport, listen: addresses, options: options)
@@ -118,15 +146,22 @@ struct Serve: ParsableCommand {
             daemon.stop()
         }
         signal(SIGPIPE, SIG_IGN)
+        if let metricsServer, let observer {
+            metricsServer.start { [daemon] buffer in
+                observer.exposition(daemon.statistics, clientsConnected: daemon.clientCount, into: &buffer)
+            }
+        }
         // Only now, with the signal handlers in place, say we are ready:
         // a SIGTERM right after these lines must stop the daemon cleanly.
         logger.notice("serving \(transport.name)")
         // Unbuffered, so a script waiting for these lines sees them now;
         // the log says the same, for a service manager that keeps only stderr.
-        FileHandle.standardOutput.write(Data(daemon.urls.map { "listening on \($0)\n" }.joined().utf8))
-        for url in daemon.urls { logger.notice("listening on \(url)") }
+        let ready = daemon.urls.map { "listening on \($0)" } + (metricsServer.map { ["metrics on \($0.url)"] } ?? [])
+        FileHandle.standardOutput.write(Data(ready.map { $0 + "\n" }.joined().utf8))
+        for line in ready { logger.notice("\(line)") }
         let failure = daemon.run()
         signals.cancel()
+        metricsServer?.stop()
         transport.close()
         logger.notice("stopped: \(Serve.summary(daemon.statistics, clientsNow: nil))")
         if let failure { throw Failure(failure.message, status: failure.exitStatus) }
@@ -134,6 +169,9 @@ struct Serve: ParsableCommand {
 }
 
 extension Serve {
+    /// How often the daemon asks the radio's state when serving metrics.
+    static let stateQuerySeconds: Int64 = 15
+
     /// The daemon's counters as key=value pairs, for grep and scripts.
     static func summary(_ s: RadioDaemon.Statistics, clientsNow: Int?) -> String {
         (clientsNow.map { "connected=\($0) " } ?? "")
