@@ -160,7 +160,7 @@ let package = Package(
                     swiftSettings: strict),
         .testTarget(name: "RadioDriverTests",
                     dependencies: ["RadioDriver", "RadioSimulator", "RadioSimTransport", "RadioBench", "RadioDiscovery",
-                                   "RadioDaemon", "Locking", "RadioIO"],
+                                   "RadioDaemon", "RadioMetrics", "Locking", "RadioIO"],
                     swiftSettings: strict),
         .testTarget(name: "EndToEndTests", dependencies: ["radio-cli", "radio-sim", "RadioSimulator"],
                     swiftSettings: strict),

@@ -124,6 +124,8 @@ public final class RadioDaemon: Sendable {
         var descriptorLogAt: ContinuousClock.Instant?
         /// The radio is back: the client loop asks its state (observer only).
         var stateQueryDue = false
+        /// The radio answered Identify (at start, or the daemon's own later).
+        var identified = false
     }
 
     /// The connections, for the radio thread to find by id or send to all.
@@ -221,19 +223,33 @@ public final class RadioDaemon: Sendable {
         var waiting: [Frame] = []
         var waitingStart = 0
         var waitingCount: Int { waiting.count - waitingStart }
-        /// The client's last 16 requests as sequence << 8 | type, to tell
-        /// its retries (`Statistics.retries`).
-        var recent = [UInt32](repeating: .max, count: 16)
+        /// The client's last 16 requests sent to the radio: a hash of the
+        /// command and its arguments, and the upstream number, to tell its
+        /// retries (`Statistics.retries`).
+        var recent = [(key: UInt64, upstream: UInt16)](repeating: (0, 0), count: 16)
         var recentNext = 0
 
-        /// Notes a request; true when it repeats a recent one (a retry).
-        mutating func isRetry(_ frame: Frame) -> Bool {
-            let key = UInt32(frame.sequence) << 8 | UInt32(frame.type)
-            if recent.contains(key) { return true }
-            recent[recentNext] = key
+        mutating func sent(_ key: UInt64, upstream: UInt16) {
+            recent[recentNext] = (key, upstream)
             recentNext = (recentNext + 1) & 15
-            return false
         }
+    }
+
+    /// FNV-1a over a request's type and payload: what a retry repeats
+    /// (PROTOCOL.md §5: a retry is the same request with a new sequence number).
+    static func requestKey(_ frame: Frame) -> UInt64 {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        h = (h ^ UInt64(frame.type)) &* 0x100_0000_01b3
+        for b in frame.payload { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
+        return h | 1  // never 0, the empty slot's key
+    }
+
+    /// A request repeating one of the same client's that the radio has not
+    /// answered yet: the client's retry of it.
+    private func isRetry(_ key: UInt64, from client: Client) -> Bool {
+        let candidates = client.recent.filter { $0.key == key }
+        guard !candidates.isEmpty else { return false }
+        return map.withLock { m in candidates.contains { m.isInFlight($0.upstream, client: client.connection.id) } }
     }
 
     /// Serves until `stop()`, or until the radio is gone for good (a port
@@ -255,7 +271,10 @@ public final class RadioDaemon: Sendable {
         defer { buffer.deallocate() }
         var lastSweep = ContinuousClock.now
         var lastStateQuery = ContinuousClock.now
-        if options.observer != nil && options.stateQueryInterval != nil { queryState() }
+        // Identify again, once a second, while the radio has not answered
+        // it (for the observer's labels and the reconnect check), 30 times.
+        var identifyTries = 0
+        if options.observer != nil && options.stateQueryInterval != nil { ask(.getState) }
         var fds: [pollfd] = []
         var ids: [Int] = []
 
@@ -329,10 +348,14 @@ public final class RadioDaemon: Sendable {
             if let every = options.stateQueryInterval, options.observer != nil,
                state.withLock({ s in defer { s.stateQueryDue = false }; return s.stateQueryDue }) || now - lastStateQuery >= every {
                 lastStateQuery = now
-                queryState()
+                ask(.getState)
             }
             if now - lastSweep >= .seconds(1) {
                 lastSweep = now
+                if options.observer != nil, identifyTries < 30, !state.withLock({ $0.identified }) {
+                    identifyTries += 1
+                    ask(.identify)
+                }
                 let n = map.withLock { $0.expire(sentBefore: now - options.forgetAfter, now: now) }
                 if n > 0 { stats.withLock { $0.expired += n } }
                 let late = now - options.frameTimeout
@@ -524,13 +547,17 @@ public final class RadioDaemon: Sendable {
         let connection = client.connection
         guard FrameType.isRequest(frame.type), frame.version == Frame.protocolVersion,
               state.withLock({ $0.linkDown }) == nil else {
-            if forward(frame, from: connection) { client.requests += 1 }
+            if forward(frame, from: connection) != nil { client.requests += 1 }
             return
         }
-        if client.isRetry(frame) { stats.withLock { $0.retries += 1 } }
+        let key = RadioDaemon.requestKey(frame)
+        if isRetry(key, from: client) { stats.withLock { $0.retries += 1 } }
         let atRadio = map.withLock { $0.inFlight[connection.id, default: 0] }
         if client.waitingCount == 0 && atRadio < options.radioShare {
-            if forward(frame, from: connection) { client.requests += 1 }
+            if let upstream = forward(frame, from: connection) {
+                client.requests += 1
+                client.sent(key, upstream: upstream)
+            }
         } else if client.waitingCount + atRadio < options.maxInFlightPerClient {
             client.waiting.append(frame)
             connection.hasWaiting.store(true, ordering: .releasing)
@@ -546,7 +573,10 @@ public final class RadioDaemon: Sendable {
             guard atRadio < options.radioShare else { return }
             let frame = client.waiting[client.waitingStart]
             client.waitingStart += 1
-            if forward(frame, from: client.connection) { client.requests += 1 }
+            if let upstream = forward(frame, from: client.connection) {
+                client.requests += 1
+                client.sent(RadioDaemon.requestKey(frame), upstream: upstream)
+            }
         }
         client.waiting.removeAll(keepingCapacity: true)
         client.waitingStart = 0
@@ -554,20 +584,20 @@ public final class RadioDaemon: Sendable {
     }
 
     /// Sends one client frame on to the radio, or answers it here. Returns
-    /// true when it went to the radio.
-    private func forward(_ frame: Frame, from client: Connection) -> Bool {
+    /// its upstream number when it went to the radio.
+    private func forward(_ frame: Frame, from client: Connection) -> UInt16? {
         guard FrameType.isRequest(frame.type) else {
             stats.withLock { $0.ignoredFrames += 1 }
-            return false
+            return nil
         }
         guard frame.version == Frame.protocolVersion else {
             // As a version-1 radio does (§10): it speaks version 1 only.
             reply(to: client, frame, status: .unsupportedVersion)
-            return false
+            return nil
         }
         if state.withLock({ $0.linkDown }) != nil {
             reply(to: client, frame, status: .busy)
-            return false
+            return nil
         }
         let now = ContinuousClock.now
         let limit = options.maxInFlightPerClient
@@ -577,7 +607,7 @@ public final class RadioDaemon: Sendable {
         }
         guard let upstream else {
             reply(to: client, frame, status: .busy)
-            return false
+            return nil
         }
         var outgoing = frame
         outgoing.sequence = upstream
@@ -601,26 +631,26 @@ public final class RadioDaemon: Sendable {
             }
             map.withLock { $0.cancel(upstream) }
             reply(to: client, frame, status: .busy)
-            return false
+            return nil
         }
         stats.withLock { $0.requests += 1 }
         // The in-memory radio has answered already: deliver it from here.
         if transport.answersInline { try? pumpRadio() }
-        return true
+        return upstream
     }
 
-    /// The daemon's own GetState (for the observer), numbered from the same
-    /// table as the clients' requests under the reserved client id 0; its
-    /// answer goes to the observer only. Skipped while the radio is away or
-    /// its port is wedged, and when no number is free.
-    private func queryState() {
+    /// The daemon's own request (GetState, Identify: for the observer),
+    /// numbered from the same table as the clients' requests under the
+    /// reserved client id 0; its answer goes to the observer only. Skipped
+    /// while the radio is away or its port is wedged, and when no number is free.
+    private func ask(_ request: Request) {
         guard state.withLock({ $0.linkDown == nil && !$0.radioWedged }) else { return }
         let now = ContinuousClock.now
         let entry = SequenceMap.Entry(client: RadioDaemon.internalClient, clientSequence: 0,
-                                      command: Command.getState.rawValue, sent: now)
+                                      command: request.command.rawValue, sent: now)
         guard let upstream = map.withLock({ $0.allocate(entry) }) else { return }
         do throws(RadioError) {
-            try transport.send(Message.request(.getState).frame(sequence: upstream).wireBytes,
+            try transport.send(Message.request(request).frame(sequence: upstream).wireBytes,
                                deadline: now + RadioDaemon.radioWriteLimit)
         } catch {
             map.withLock { $0.cancel(upstream) }
@@ -667,15 +697,20 @@ public final class RadioDaemon: Sendable {
     private func identifyRadio() {
         do throws(RadioError) {
             let id = try IdentityProbe.identify(transport, timeout: .seconds(2))
-            options.logger.notice("radio: \(id.model), serial \(id.serialNumber), firmware \(id.firmwareVersion)")
-            transport.expectSerialNumber(id.serialNumber)
-            options.observer?.daemonEvent(.identified(id))
+            identified(id)
         } catch {
             options.logger.warning("""
                 the radio on \(transport.name) did not answer Identify (\(error)); serving it \
                 anyway, but a reconnect will not check that it is the same radio
                 """)
         }
+    }
+
+    private func identified(_ id: Identity) {
+        options.logger.notice("radio: \(id.model), serial \(id.serialNumber), firmware \(id.firmwareVersion)")
+        transport.expectSerialNumber(id.serialNumber)
+        state.withLock { $0.identified = true }
+        options.observer?.daemonEvent(.identified(id))
     }
 
     private func radioLoop() {
@@ -749,6 +784,10 @@ public final class RadioDaemon: Sendable {
         if FrameType.isResponse(frame.type) {
             let entry = map.withLock { $0.take(frame.sequence, command: frame.type & ~FrameType.responseFlag) }
             if let entry, let observer = options.observer {
+                if entry.client == RadioDaemon.internalClient, entry.command == Command.identify.rawValue,
+                   case .response(.ok(.identity(let id)))? = try? Message(frame: frame) {
+                    identified(id)
+                }
                 observer.daemonEvent(.response(frame, command: entry.command, roundTrip: entry.sent.duration(to: .now)))
                 if entry.client == RadioDaemon.internalClient { return }
             }

@@ -64,6 +64,12 @@ struct SequenceMap {
     /// removed from the table; nil when none is in flight (late, duplicated,
     /// or for another command), and then the table is unchanged, except
     /// that a late answer to a retired number frees that number.
+    /// True while `seq` is in flight for `client`.
+    func isInFlight(_ seq: UInt16, client: Int) -> Bool {
+        if case .inFlight(let e)? = slots[seq] { return e.client == client }
+        return false
+    }
+
     mutating func take(_ seq: UInt16, command: UInt8) -> Entry? {
         switch slots[seq] {
         case .inFlight(let entry)? where entry.command == command:

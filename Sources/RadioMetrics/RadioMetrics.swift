@@ -37,7 +37,7 @@ public final class RadioMetrics: RadioDaemonObserver {
     public func daemonEvent(_ event: RadioDaemonEvent) {
         switch event {
         case .identified(let id):
-            _ = radio(identity: id)
+            identified(id)
         case .response(let frame, let command, let roundTrip):
             let s = radio()
             s.duration(for: command).record(roundTrip)
@@ -69,21 +69,42 @@ public final class RadioMetrics: RadioDaemonObserver {
         }
     }
 
-    /// The radio's series, made at its first event; labelled "unknown" when
-    /// the radio did not answer the daemon's Identify.
-    private func radio(identity: Identity? = nil) -> RadioSeries {
+    /// The radio's series, made at its first event; labelled "unknown"
+    /// until the radio answers Identify.
+    private func radio() -> RadioSeries {
         series.withLock { s in
             if let s { return s }
-            let made = RadioSeries(registry, identity: identity)
+            let made = RadioSeries(registry, identity: nil)
             s = made
             return made
+        }
+    }
+
+    /// The radio is known: its series get its labels. Series labelled
+    /// "unknown" before (the daemon's first Identify went unanswered) are
+    /// removed, and the radio's counters start again under the new labels
+    /// with the totals so far.
+    private func identified(_ id: Identity) {
+        let old = series.withLock { s -> RadioSeries? in
+            if s?.isIdentified == true { return nil }
+            defer { s = RadioSeries(registry, identity: id) }
+            return s
+        }
+        guard let old else { return }
+        old.unregister(from: registry)
+        scrape.withLock { st in
+            st.counters?.unregister(from: registry)
+            st.counters = nil
+            st.radioLast = RadioDaemon.Statistics()
         }
     }
 
     // MARK: Scrape (the metrics server's thread)
 
     private struct ScrapeState {
-        var last = RadioDaemon.Statistics()
+        /// The figures the radio's and the daemon's counters were last brought to.
+        var radioLast = RadioDaemon.Statistics()
+        var daemonLast = RadioDaemon.Statistics()
         var counters: RadioCounters?
     }
 
@@ -94,33 +115,35 @@ public final class RadioMetrics: RadioDaemonObserver {
         scrape.withLock { st in
             let c = st.counters ?? RadioCounters(registry, labels: radio.labels)
             st.counters = c
-            let was = st.last
-            func add(_ counter: Counter, _ key: KeyPath<RadioDaemon.Statistics, Int>) {
+            func add(_ counter: Counter, _ key: KeyPath<RadioDaemon.Statistics, Int>, since was: RadioDaemon.Statistics) {
                 let delta = now[keyPath: key] - was[keyPath: key]
                 if delta > 0 { counter.increment(by: Int64(delta)) }
             }
-            add(c.requests, \.requests)
-            add(c.responses, \.responses)
-            add(c.retries, \.retries)
-            add(c.expired, \.expired)
-            add(c.crcErrors, \.radioCRCErrors)
-            add(c.framingErrors, \.radioFramingErrors)
-            add(c.discardedBytes, \.radioDiscardedBytes)
-            add(c.unmatched, \.unmatched)
-            add(c.linkLosses, \.outages)
-            add(c.reconnects, \.linkBacks)
-            add(c.stateQueries, \.stateQueries)
-            add(daemonSeries.accepted, \.clientsAccepted)
-            add(daemonSeries.refused, \.clientsRefused)
-            add(daemonSeries.cutOffSlow, \.slowClients)
-            add(daemonSeries.cutOffIdle, \.idleClients)
-            add(daemonSeries.busy, \.busyReplies)
-            add(daemonSeries.telemetryFrames, \.telemetryFrames)
-            add(daemonSeries.telemetryDeliveries, \.telemetryDeliveries)
-            add(daemonSeries.clientDecodeErrors, \.clientDecodeErrors)
-            add(daemonSeries.ignoredFrames, \.ignoredFrames)
-            add(daemonSeries.descriptorShortages, \.descriptorShortages)
-            st.last = now
+            let r = st.radioLast
+            add(c.requests, \.requests, since: r)
+            add(c.responses, \.responses, since: r)
+            add(c.retries, \.retries, since: r)
+            add(c.expired, \.expired, since: r)
+            add(c.crcErrors, \.radioCRCErrors, since: r)
+            add(c.framingErrors, \.radioFramingErrors, since: r)
+            add(c.discardedBytes, \.radioDiscardedBytes, since: r)
+            add(c.unmatched, \.unmatched, since: r)
+            add(c.linkLosses, \.outages, since: r)
+            add(c.reconnects, \.linkBacks, since: r)
+            add(c.stateQueries, \.stateQueries, since: r)
+            let d = st.daemonLast
+            add(daemonSeries.accepted, \.clientsAccepted, since: d)
+            add(daemonSeries.refused, \.clientsRefused, since: d)
+            add(daemonSeries.cutOffSlow, \.slowClients, since: d)
+            add(daemonSeries.cutOffIdle, \.idleClients, since: d)
+            add(daemonSeries.busy, \.busyReplies, since: d)
+            add(daemonSeries.telemetryFrames, \.telemetryFrames, since: d)
+            add(daemonSeries.telemetryDeliveries, \.telemetryDeliveries, since: d)
+            add(daemonSeries.clientDecodeErrors, \.clientDecodeErrors, since: d)
+            add(daemonSeries.ignoredFrames, \.ignoredFrames, since: d)
+            add(daemonSeries.descriptorShortages, \.descriptorShortages, since: d)
+            st.radioLast = now
+            st.daemonLast = now
         }
         daemonSeries.clients.set(to: Double(clientsConnected))
     }
@@ -143,6 +166,7 @@ public final class RadioMetrics: RadioDaemonObserver {
 /// The gauges and histograms of one radio.
 private struct RadioSeries: Sendable {
     let labels: [(String, String)]
+    let isIdentified: Bool
     let info: Gauge
     let rssi, snr, temperature, supply, forward, reflected, vswr: Gauge
     let powerSetting, channel, telemetryRate, transmitting: Gauge
@@ -154,6 +178,7 @@ private struct RadioSeries: Sendable {
     init(_ r: PrometheusCollectorRegistry, identity: Identity?) {
         let l = [("serial", identity?.serialNumber ?? "unknown"), ("model", identity?.model ?? "unknown")]
         labels = l
+        isIdentified = identity != nil
         info = r.gauge("radio_info", labels: l + [
             ("firmware", identity?.firmwareVersion ?? "unknown"),
             ("protocol", identity.map { String($0.protocolVersion) } ?? "unknown"),
@@ -188,6 +213,12 @@ private struct RadioSeries: Sendable {
 
     func duration(for command: UInt8) -> DurationHistogram { durations[command] ?? otherDuration }
 
+    func unregister(from r: PrometheusCollectorRegistry) {
+        for g in [info, rssi, snr, temperature, supply, forward, reflected, vswr, powerSetting, channel, telemetryRate,
+                  transmitting, lastTelemetry, linkUp] { r.unregisterGauge(g) }
+        for h in Array(durations.values) + [otherDuration] { r.unregisterDurationHistogram(h) }
+    }
+
     func record(_ m: Measurements) {
         rssi.set(to: Double(m.rssiDeciDBm) / 10)
         snr.set(to: Double(m.snrDeciDB) / 10)
@@ -209,7 +240,7 @@ private struct RadioCounters: Sendable {
         requests = r.counter("radio_requests_total", labels: l, help: "Requests written to the radio for clients.")
         responses = r.counter("radio_responses_total", labels: l, help: "Radio responses delivered to the client that asked.")
         retries = r.counter("radio_request_retries_total", labels: l,
-                                help: "Client requests that repeat one of the same client's last 16 (sequence and command): retries.")
+                                help: "Client requests repeating one of the same client's still unanswered (same command and arguments): retries.")
         expired = r.counter("radio_request_timeouts_total", labels: l,
                                 help: "Requests the radio never answered within the daemon's memory of them (10 s).")
         crcErrors = r.counter("radio_crc_errors_total", labels: l, help: "Frames from the radio with a bad CRC.")
@@ -222,6 +253,11 @@ private struct RadioCounters: Sendable {
         reconnects = r.counter("radio_reconnects_total", labels: l, help: "Times the radio's port came back after an outage.")
         stateQueries = r.counter("radio_daemon_state_queries_total", labels: l,
                                      help: "GetState requests the daemon sent itself to keep these metrics current.")
+    }
+
+    func unregister(from r: PrometheusCollectorRegistry) {
+        for c in [requests, responses, retries, expired, crcErrors, framingErrors, discardedBytes, unmatched, linkLosses,
+                  reconnects, stateQueries] { r.unregisterCounter(c) }
     }
 }
 

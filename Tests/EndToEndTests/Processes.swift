@@ -146,14 +146,26 @@ final class GarbageTTY: Sendable {
 /// A built product whose stdout and stderr lines are collected as they
 /// come, each by a thread of its own (no cooperative thread waits on a pipe).
 final class LineProcess: @unchecked Sendable {
-    // @unchecked: `collected` and `collectedErrors` are only touched under
-    // `lock`; `process` and the pipes are set up in init and then only read.
+    // @unchecked: `process` and the pipes are set up in init and then only
+    // read; the lines live in `Lines`, under its lock.
     let process = Process()
     private let out = Pipe(), err = Pipe()
-    private let lock = NSLock()
-    private var collected: [String] = []
-    private var collectedErrors: [String] = []
+    private let output = Lines()
     private let done = DispatchSemaphore(value: 0)
+
+    /// The lines collected so far. The reader threads hold this, not the
+    /// LineProcess: so a test that ends early (a thrown error) releases the
+    /// LineProcess, whose deinit stops the process.
+    private final class Lines: @unchecked Sendable {
+        // @unchecked: both arrays are only touched under `lock`.
+        let lock = NSLock()
+        var collected: [String] = []
+        var collectedErrors: [String] = []
+
+        func append(_ line: String, isError: Bool) {
+            lock.withLock { isError ? collectedErrors.append(line) : collected.append(line) }
+        }
+    }
 
     init(_ product: String, _ arguments: [String]) throws {
         process.executableURL = productsDirectory.appendingPathComponent(product)
@@ -166,7 +178,7 @@ final class LineProcess: @unchecked Sendable {
         process.standardError = err
         try process.run()
         for (handle, isError) in [(out.fileHandleForReading, false), (err.fileHandleForReading, true)] {
-            Thread.detachNewThread { [self] in
+            Thread.detachNewThread { [output, done] in
                 var pending = Data()
                 while true {
                     // read(2) with EINTR retried: FileHandle.availableData
@@ -178,20 +190,19 @@ final class LineProcess: @unchecked Sendable {
                     while let newline = pending.firstIndex(of: UInt8(ascii: "\n")) {
                         let line = String(decoding: pending[pending.startIndex..<newline], as: UTF8.self)
                         pending.removeSubrange(pending.startIndex...newline)
-                        lock.withLock { isError ? collectedErrors.append(line) : collected.append(line) }
+                        output.append(line, isError: isError)
                     }
                 }
                 if !pending.isEmpty {
-                    let line = String(decoding: pending, as: UTF8.self)
-                    lock.withLock { isError ? collectedErrors.append(line) : collected.append(line) }
+                    output.append(String(decoding: pending, as: UTF8.self), isError: isError)
                 }
                 done.signal()
             }
         }
     }
 
-    var lines: [String] { lock.withLock { collected } }
-    var errorLines: [String] { lock.withLock { collectedErrors } }
+    var lines: [String] { output.lock.withLock { output.collected } }
+    var errorLines: [String] { output.lock.withLock { output.collectedErrors } }
 
     /// Polls `condition` every 20 ms for up to 30 s.
     func waitUntil(_ what: String, _ condition: () -> Bool) async throws {
