@@ -18,7 +18,7 @@ BIN             = $(shell $(SWIFT) build $(BUILD_FLAGS) --show-bin-path)
 SIM_LINK        = .build/radio-sim.pty
 
 .PHONY: all run test test-unit test-integration test-e2e tsan bench bench-fast bench-slow bench-check \
-        bench-baseline bench-alloc-check bench-gate-demo bench-floor bench-probe bench-firmware bench-daemon bench-hil build deps vectors vectors-write clean \
+        bench-baseline bench-alloc-check bench-gate-demo bench-floor bench-probe bench-firmware bench-daemon bench-metrics bench-hil build deps vectors vectors-write clean \
         udev-rules udev-rules-check install-udev soak fuzz firmware firmware-core-check
 
 all: build
@@ -195,6 +195,11 @@ bench-firmware: deps
 ROUNDS ?= 5
 bench-daemon: deps
 	scripts/daemon-bench.sh $(ROUNDS)
+
+# What Prometheus scrapes cost the radio path: load with no scrapes, a scrape
+# a second, and scrapes back to back, alternated: make bench-metrics [ROUNDS=5]
+bench-metrics: deps
+	scripts/metrics-bench.sh $(ROUNDS)
 
 # Round trips on real hardware: make bench-hil PORT=/dev/ttyUSB0 [BAUD=115200] [COUNT=2000]
 BAUD  ?= 115200

@@ -203,6 +203,9 @@ struct MetricsTests {
         let tests = try await Self.promtool(["test", "rules", Self.monitoring.appendingPathComponent("alerts.test.yml").path])
         #expect(tests.status == 0, "\(tests.stdout)\(tests.stderr)")
         #expect(tests.stdout.contains("SUCCESS"), "\(tests.stdout)")
+        // The example lab configuration loads, with the rules.
+        let config = try await Self.promtool(["check", "config", Self.monitoring.appendingPathComponent("prometheus.yml").path])
+        #expect(config.status == 0, "\(config.stdout)\(config.stderr)")
     }
 
     @Test func theDashboardHasOneRowPerRadio() throws {
