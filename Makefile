@@ -11,9 +11,10 @@ BUILD_FLAGS    ?=
 # real serial-port server the tcp:// and rfc2217:// tests run against.
 # gcc-arm-none-eabi and qemu-system-arm build the reference firmware and run
 # it on an emulated Cortex-M3 (Simulator/firmware). prometheus brings promtool
-# and the server the metrics tests scrape `serve --metrics` with.
+# and the server the metrics tests scrape `serve --metrics` with; chromium
+# (headless) loads the performance dashboard in its test.
 SYSTEM_PACKAGES := libudev-dev pkgconf python3 util-linux udev umockdev libumockdev-dev gir1.2-umockdev-1.0 python3-gi \
-                   ser2net gcc-arm-none-eabi qemu-system-arm prometheus
+                   ser2net gcc-arm-none-eabi qemu-system-arm prometheus chromium fonts-dejavu-core
 BIN             = $(shell $(SWIFT) build $(BUILD_FLAGS) --show-bin-path)
 SIM_LINK        = .build/radio-sim.pty
 
