@@ -40,8 +40,10 @@ METHODS = {
     "p50": "absolute p50 per benchmark, gated on p50 over Reference/CRC1K (until 2026-11-29)",
     "paired-2": "each sample paired with a same-run reference (BenchSupport/Paired.swift); "
                 "the gate compares the median paired ratio (from 2026-11-29, commit 02c6c22)",
+    "paired-3": "as paired-2, with ReferenceWork's data read back into cache before each reference slice, "
+                "so that the reference no longer pays for the body's cache footprint (from 2026-12-06)",
 }
-METHOD = "paired-2"
+METHOD = "paired-3"
 
 
 def method_of(report):

@@ -53,8 +53,15 @@ public enum Paired {
     /// `referenceCalls` calls of `reference`, timed apart, so that body and
     /// reference see the same moment's noise (a time slice lost to another
     /// process, caches another tenant emptied).
+    /// `warmUp` runs, untimed, before each slice of the reference: so that
+    /// the reference finds its data as it left it, whatever the body's
+    /// slice did to the caches. A reference that paid for the body's cache
+    /// footprint would move with the code under test (the 500-subscriber
+    /// publish evicted ReferenceWork's table: 392 ns a call in the baseline
+    /// of 2026-12-02, 136 ns in a run of 2026-12-06, about 100 ns next to the
+    /// small bodies), and a faster reference makes the code look slower.
     public static func measure(_ benchmark: Benchmark, referenceCalls: Int, reference: () -> Void,
-                               body: (Int) -> Void) {
+                               warmUp: () -> Void = {}, body: (Int) -> Void) {
         let n = benchmark.scaledIterations.count
         benchmark.startMeasurement()
         body(n)
@@ -63,6 +70,7 @@ public enum Paired {
         var bodyTime = Duration.zero, referenceTime = Duration.zero
         let slice = max(1, n / slices), calls = max(1, referenceCalls / slices)
         for _ in 0..<slices {
+            warmUp()
             let t0 = clock.now
             for _ in 0..<calls { reference() }
             let t1 = clock.now
@@ -102,11 +110,13 @@ public enum Paired {
 /// The reference for in-memory work (codec, publish): about 150 ns of mixed
 /// work, dependent loads through a 64 KB table (what cache contention from
 /// other tenants slows) and byte arithmetic over a frame-sized buffer (what
-/// it does not). Not thread-safe: one per benchmark.
-public struct ReferenceWork {
+/// it does not). Not thread-safe: one per benchmark. A class, so that
+/// `Paired.measure`'s reference and warm-up closures can share one.
+public final class ReferenceWork {
     private var table: [UInt32]
     private var buffer: [UInt8]
     private var cursor: UInt32 = 0
+    private var sink: UInt32 = 0
 
     public init() {
         // A single-cycle permutation (stride coprime to the size), so the
@@ -116,8 +126,18 @@ public struct ReferenceWork {
         buffer = (0..<256).map { UInt8(truncatingIfNeeded: $0 &* 31) }
     }
 
+    /// Reads the whole table and buffer in order: back in cache, as the
+    /// reference left them (a few µs; untimed, before each slice).
     @inline(never)
-    public mutating func call() -> UInt32 {
+    public func warm() {
+        var s: UInt32 = 0
+        table.withUnsafeBufferPointer { t in for v in t { s &+= v } }
+        buffer.withUnsafeBufferPointer { b in for v in b { s &+= UInt32(v) } }
+        sink = s
+    }
+
+    @inline(never)
+    public func call() -> UInt32 {
         var c = cursor
         table.withUnsafeBufferPointer { t in
             for _ in 0..<24 { c = t[Int(c)] }

@@ -18,10 +18,11 @@ let sample = TelemetrySample(
 /// Publishes `scaledIterations` samples with consecutive sequence numbers,
 /// measured between two runs of the same-run reference (`Paired`).
 func publish(_ hub: TelemetryHub, _ benchmark: Benchmark) {
-    var reference = ReferenceWork()
+    let reference = ReferenceWork()
     var s = sample
     var i = 0
-    Paired.measure(benchmark, referenceCalls: 1000, reference: { blackHole(reference.call()) }) { n in
+    Paired.measure(benchmark, referenceCalls: 1000, reference: { blackHole(reference.call()) },
+                   warmUp: { reference.warm() }) { n in
         for _ in 0..<n {
             i += 1
             s.sequence = UInt16(truncatingIfNeeded: i)

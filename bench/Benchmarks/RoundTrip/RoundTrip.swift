@@ -327,8 +327,9 @@ let benchmarks: @Sendable () -> Void = {
         Benchmark("Codec/EncodeFrame\(tag)", configuration: .init(scalingFactor: .kilo)) { benchmark in
             var out: [UInt8] = []
             out.reserveCapacity(Frame.maxWireSize)
-            var reference = ReferenceWork()
-            Paired.measure(benchmark, referenceCalls: 1000, reference: { blackHole(reference.call()) }) { n in
+            let reference = ReferenceWork()
+            Paired.measure(benchmark, referenceCalls: 1000, reference: { blackHole(reference.call()) },
+                   warmUp: { reference.warm() }) { n in
                 for _ in 0..<n {
                     out.removeAll(keepingCapacity: true)
                     setPowerFrame.encode(into: &out)
@@ -340,8 +341,9 @@ let benchmarks: @Sendable () -> Void = {
         Benchmark("Codec/DecodeFrame\(tag)", configuration: .init(scalingFactor: .kilo)) { benchmark in
             let wire = stateReply.wireBytes
             var decoder = FrameDecoder()
-            var reference = ReferenceWork()
-            Paired.measure(benchmark, referenceCalls: 1000, reference: { blackHole(reference.call()) }) { n in
+            let reference = ReferenceWork()
+            Paired.measure(benchmark, referenceCalls: 1000, reference: { blackHole(reference.call()) },
+                   warmUp: { reference.warm() }) { n in
                 for _ in 0..<n {
                     decoder.feed(wire) { blackHole($0) }
                 }
