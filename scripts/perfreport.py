@@ -294,12 +294,15 @@ def svg_chart(title, runs, points, fmt, hlines=(), spreads=(), width=460, height
                        f'{esc(short_time(runs[-1][0]))}</text>')
         out.append(f'<text x="{left + pw / 2:.1f}" y="{height - 6}" text-anchor="middle" fill="#666">'
                    f'{n} run{"s" if n != 1 else ""}</text>')
+    changes = 0
     for i in range(1, len(runs)):  # a change of method: the trend breaks here
         if runs[i][1] != runs[i - 1][1]:
             bx = (x(i - 1) + x(i)) / 2
+            changes += 1
             out.append(f'<line x1="{bx:.1f}" y1="{top}" x2="{bx:.1f}" y2="{top + ph}" stroke="#9467bd" '
                        f'stroke-dasharray="4 3"><title>method changed: {esc(runs[i][1])}</title></line>')
-            out.append(f'<text x="{bx + 3:.1f}" y="{top + 10}" fill="#9467bd" font-size="10">method: '
+            # Successive markers' labels one under another, never on top.
+            out.append(f'<text x="{bx + 3:.1f}" y="{top + 11 * changes - 1}" fill="#9467bd" font-size="10">method: '
                        f'{esc(runs[i][1])}</text>')
     for k, (value, colour, label, first) in enumerate(hlines):
         x0 = x(first) - pw / n / 2
