@@ -31,7 +31,8 @@ struct RadioSim: ParsableCommand {
             plugging in boots it again. The firmware's identity, rate and sensors are its own, \
             so the simulator's options (--telemetry-hz, --seed, --serial-number, --baud, \
             --fault) do not apply to it.
-            """)
+            """,
+        version: BuildInfo.versionLine("radio-sim", protocolVersion: Frame.protocolVersion))
 
     @Flag(name: .shortAndLong, help: "Log plug, unplug and stop events on stderr.")
     var verbose = false

@@ -7,6 +7,7 @@ import RadioProtocol
 
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "bench",
         abstract: "Time round trips to the radio: percentiles, throughput, and the wire-time floor.",
         discussion: """
             Runs --count round trips of each command, one in flight at a time, after --warmup \

@@ -4,7 +4,8 @@ import RadioDriver
 import RadioProtocol
 
 struct Info: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Identify the radio: model, serial, firmware and ranges.")
+    static let configuration = CommandConfiguration(
+        commandName: "info", abstract: "Identify the radio: model, serial, firmware and ranges.")
     @OptionGroup var global: GlobalOptions
 
     @Flag(name: .long, help: "Also print the link's counters: requests, retries, timeouts, CRC errors, resyncs, ...")
@@ -19,7 +20,8 @@ struct Info: AsyncParsableCommand {
 }
 
 struct GetState: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Read power, channel, tx/rx and the radio's measurements.")
+    static let configuration = CommandConfiguration(
+        commandName: "get-state", abstract: "Read power, channel, tx/rx and the radio's measurements.")
     @OptionGroup var global: GlobalOptions
 
     func run() async throws {
@@ -30,6 +32,7 @@ struct GetState: AsyncParsableCommand {
 
 struct SetPower: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "set-power",
         abstract: "Set transmit power in dBm (0.1 dB steps).",
         discussion: "The value is checked against the range the radio reports in Identify.")
     @OptionGroup var global: GlobalOptions
@@ -71,6 +74,7 @@ struct SetPower: AsyncParsableCommand {
 
 struct SetChannel: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "set-channel",
         abstract: "Set the channel number.",
         discussion: "The value is checked against the range the radio reports in Identify.")
     @OptionGroup var global: GlobalOptions
@@ -110,7 +114,8 @@ struct SetChannel: AsyncParsableCommand {
 }
 
 struct Ping: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Measure round trips to the radio.")
+    static let configuration = CommandConfiguration(
+        commandName: "ping", abstract: "Measure round trips to the radio.")
     @OptionGroup var global: GlobalOptions
     @Option(name: .shortAndLong, help: "Number of pings.") var count: Int = 4
     @Option(help: "Seconds between pings.") var interval: Double = 0.2

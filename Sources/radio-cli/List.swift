@@ -5,6 +5,7 @@ import RadioDriver
 
 struct List: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "list",
         abstract: "List radios (or, with --all, every serial port), ask them who they are, watch them come and go.",
         discussion: """
             A known radio is a tty whose USB adapter is in udev-rules/adapters.tsv, or that the \

@@ -7,6 +7,7 @@ import RadioProtocol
 
 struct Load: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "load",
         abstract: "Drive the radio at a constant request rate and report latency percentiles.",
         discussion: """
             Sends --rate requests per second in all, spread evenly over --clients callers, \

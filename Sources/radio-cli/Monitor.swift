@@ -7,6 +7,7 @@ import Synchronization
 
 struct Monitor: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "monitor",
         abstract: "Show the radio's telemetry live.",
         discussion: """
             On a terminal, one line updated in place; otherwise one line per sample. With \

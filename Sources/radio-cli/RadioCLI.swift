@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import RadioDiscovery
 import RadioDriver
+import RadioIO
 import RadioProtocol
 import RadioSimTransport
 
@@ -26,6 +27,7 @@ struct RadioCLI: AsyncParsableCommand {
             unsupported version or hardware fault, 70 internal error, 71 system error, 75 timeout or port \
             busy (try again), 77 permission denied.
             """,
+        version: BuildInfo.versionLine("radio-cli", protocolVersion: Frame.protocolVersion),
         subcommands: [Info.self, GetState.self, SetPower.self, SetChannel.self, Ping.self, Monitor.self, Bench.self, Load.self, Serve.self,
                       List.self])
 }

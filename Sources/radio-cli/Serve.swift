@@ -9,6 +9,7 @@ import RadioMetrics
 
 struct Serve: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "serve",
         abstract: "Share one radio with many clients (a daemon).",
         discussion: """
             Opens the radio on --port and serves it to any number of clients over TCP and \

@@ -56,4 +56,9 @@ int radio_spawn(const char *file, char *const argv[], int fd3, int err_fd, int *
 /// The process id at the other end of a Unix socket (SO_PEERCRED), or -1.
 int radio_peer_pid(int fd);
 
+/// The git commit the binaries were built from (`git describe --always
+/// --dirty`), written into build_info.h by the Makefile; "unknown" when
+/// built by `swift build` alone.
+const char *radio_build_commit(void);
+
 #endif
