@@ -19,7 +19,7 @@ BIN             = $(shell $(SWIFT) build $(BUILD_FLAGS) --show-bin-path)
 SIM_LINK        = .build/radio-sim.pty
 
 .PHONY: all run test test-unit test-integration test-e2e tsan bench bench-fast bench-slow bench-check \
-        bench-baseline bench-alloc-check bench-gate-demo bench-floor bench-probe bench-firmware bench-daemon bench-metrics bench-hil build deps vectors vectors-write clean \
+        bench-baseline bench-alloc-check bench-gate-demo bench-floor bench-probe bench-firmware bench-daemon bench-metrics bench-shell bench-hil build deps vectors vectors-write clean \
         udev-rules udev-rules-check install-udev install uninstall install-check build-info soak fuzz firmware firmware-core-check
 
 all: build
@@ -267,6 +267,11 @@ bench-daemon: deps
 # a second, and scrapes back to back, alternated: make bench-metrics [ROUNDS=5]
 bench-metrics: deps
 	scripts/metrics-bench.sh $(ROUNDS)
+
+# Commands per second through `radio-cli shell` on a pipe against one process
+# per command, alternated in the same run: make bench-shell [ROUNDS=5]
+bench-shell: deps
+	scripts/shell-bench.sh $(ROUNDS)
 
 # Round trips on real hardware: make bench-hil PORT=/dev/ttyUSB0 [BAUD=115200] [COUNT=2000]
 BAUD  ?= 115200

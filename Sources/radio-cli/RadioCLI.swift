@@ -29,7 +29,7 @@ struct RadioCLI: AsyncParsableCommand {
             """,
         version: BuildInfo.versionLine("radio-cli", protocolVersion: Frame.protocolVersion),
         subcommands: [Info.self, GetState.self, SetPower.self, SetChannel.self, Ping.self, Monitor.self, Bench.self, Load.self, Serve.self,
-                      List.self])
+                      List.self, Shell.self])
 }
 
 /// Options every subcommand takes.
@@ -97,17 +97,23 @@ struct GlobalOptions: ParsableArguments {
     /// Opens the radio, runs `body`, closes it; a RadioError becomes a
     /// Failure. An *out of range* refusal is worded by `outOfRange` (from
     /// what the command already learnt from Identify; nil: the plain error).
+    /// In `radio-cli shell`, the shell's open client is used (and left open).
     func withRadio<T>(
         _ body: (RadioClient) async throws(RadioError) -> T,
         outOfRange: (() -> String?)? = nil
     ) async throws -> T {
         let client: RadioClient
-        do throws(RadioError) {
-            client = RadioClient(transport: try openTransport(try address()), options: clientOptions)
-        } catch {
-            throw Failure(error)
+        let shared = ShellSession.client
+        if let shared {
+            client = shared
+        } else {
+            do throws(RadioError) {
+                client = RadioClient(transport: try openTransport(try address()), options: clientOptions)
+            } catch {
+                throw Failure(error)
+            }
         }
-        defer { client.close() }
+        defer { if shared == nil { client.close() } }
         do {
             return try await body(client)
         } catch .device(let command, .outOfRange) {

@@ -20,9 +20,9 @@ struct Finished {
 
 /// Runs a built product to completion with a hang guard, capturing output.
 func run(_ product: String, _ arguments: [String], environment: [String: String] = [:],
-         limit: Duration = .seconds(30)) async throws -> Finished {
+         limit: Duration = .seconds(30), input: String? = nil) async throws -> Finished {
     try await runProgram(productsDirectory.appendingPathComponent(product).path, arguments, environment: environment,
-                         limit: limit)
+                         limit: limit, input: input)
 }
 
 /// Runs any program to completion with a hang guard, capturing output.
@@ -30,7 +30,7 @@ func run(_ product: String, _ arguments: [String], environment: [String: String]
 /// cooperative pool (two threads here), and a test blocked in a wait would
 /// starve every other test's tasks for as long as its program runs.
 func runProgram(_ path: String, _ arguments: [String], environment: [String: String] = [:],
-                limit: Duration = .seconds(30)) async throws -> Finished {
+                limit: Duration = .seconds(30), input: String? = nil) async throws -> Finished {
     let product = (path as NSString).lastPathComponent
     let dir = FileManager.default.temporaryDirectory.appendingPathComponent("radio-e2e-\(UUID().uuidString)")
     try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
@@ -45,7 +45,14 @@ func runProgram(_ path: String, _ arguments: [String], environment: [String: Str
     env.removeValue(forKey: "RADIO_PORT")
     env.merge(environment) { _, new in new }
     process.environment = env
-    process.standardInput = FileHandle.nullDevice
+    if let input {
+        // From a file: its end is the end of input, as a pipe's close would be.
+        let inputFile = dir.appendingPathComponent("in")
+        try Data(input.utf8).write(to: inputFile)
+        process.standardInput = try FileHandle(forReadingFrom: inputFile)
+    } else {
+        process.standardInput = FileHandle.nullDevice
+    }
     process.standardOutput = try FileHandle(forWritingTo: out)
     process.standardError = try FileHandle(forWritingTo: err)
     let exited = AsyncStream<Void>.makeStream()
