@@ -70,13 +70,16 @@ public struct LinkBenchmark: Sendable {
     }
 
     /// Runs every command `count` times, one in flight at a time. `progress`
-    /// is called with (round trips done, total) now and then.
+    /// is called with (round trips done, total) now and then. Once `stop`
+    /// says so, no further round trip starts: the results hold what was
+    /// measured (a command not begun is left out).
     public func run(on radio: RadioClient,
-                    progress: @Sendable (Int, Int) -> Void = { _, _ in }) async throws(RadioError) -> [CommandResult] {
+                    progress: @Sendable (Int, Int) -> Void = { _, _ in },
+                    stop: @escaping @Sendable () -> Bool = { false }) async throws(RadioError) -> [CommandResult] {
         let identity = try await radio.identify()
         var results: [CommandResult] = []
         let total = count * commands.count
-        for (n, command) in commands.enumerated() {
+        for (n, command) in commands.enumerated() where !stop() {
             let sample = Message.request(command.request(1, identity: identity)).frame(sequence: 0x0101).wireBytes.count
             let reply = try await replyBytes(command, radio: radio, identity: identity)
             var result = CommandResult(command: command, requestBytes: sample, replyBytes: reply)
@@ -86,8 +89,9 @@ public struct LinkBenchmark: Sendable {
             // a thread wake-up per round trip (RadioClient.onReaderThread).
             result = await radio.onReaderThread { () async -> CommandResult in
                 var result = result
-                for i in 0..<warmup { _ = try? await radio.send(command.request(i, identity: identity)) }
+                for i in 0..<warmup where !stop() { _ = try? await radio.send(command.request(i, identity: identity)) }
                 for i in 0..<count {
+                    if stop() { break }
                     let t0 = clock.now
                     do throws(RadioError) {
                         _ = try await radio.send(command.request(i, identity: identity))

@@ -109,8 +109,12 @@ public struct LoadReport: Sendable {
 /// worker whose previous call ran late sends the next at once, and that
 /// one's latency includes the wait.
 public enum LoadGenerator {
+    /// Once `stop` says so, no further request is sent (those still due
+    /// are reported as not sent) and the run ends when the calls in flight
+    /// have ended.
     public static func run(_ plan: LoadPlan, clients: [RadioClient], identity: Identity,
-                           progress: @escaping @Sendable (LoadProgress) -> Void = { _ in }) async -> LoadReport {
+                           progress: @escaping @Sendable (LoadProgress) -> Void = { _ in },
+                           stop: @escaping @Sendable () -> Bool = { false }) async -> LoadReport {
         precondition(!clients.isEmpty && plan.workers > 0 && plan.rate > 0)
         let shared = Locked(Shared())
         let clock = ContinuousClock()
@@ -146,7 +150,7 @@ public enum LoadGenerator {
                     // thread hand-off between a reply and the next request.
                     await client.onReaderThread {
                         await worker(k, plan: plan, client: client, identity: identity, start: start, end: end,
-                                     shared: shared)
+                                     shared: shared, stop: stop)
                     }
                 }
             }
@@ -166,13 +170,17 @@ public enum LoadGenerator {
 
     private static func worker(_ k: Int, plan: LoadPlan, client: RadioClient, identity: Identity,
                                start: ContinuousClock.Instant, end: ContinuousClock.Instant,
-                               shared: Locked<Shared>) async {
+                               shared: Locked<Shared>, stop: @Sendable () -> Bool) async {
         let clock = ContinuousClock()
         var i = k
         while true {
             let due = start + plan.due(i)
             if due >= end { break }
-            if clock.now < due { try? await Task.sleep(until: due, tolerance: .zero, clock: .continuous) }
+            // Asleep until due, but looking at `stop` every 100 ms.
+            while clock.now < due && !stop() {
+                try? await Task.sleep(until: min(due, clock.now + .milliseconds(100)), tolerance: .zero, clock: .continuous)
+            }
+            if stop() { break }
             let sent = clock.now
             // The duration is over: what is still due is not sent (the
             // report counts it), and the run ends within one deadline, when

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Histogram
+import Locking
 import RadioBench
 import RadioDriver
 import RadioProtocol
@@ -36,15 +37,20 @@ struct Bench: AsyncParsableCommand {
         let benchmark = LinkBenchmark(commands: commands.names, count: count, warmup: warmup)
         let bar = ProgressBar(enabled: !global.json && isatty(STDERR_FILENO) == 1)
         let baud = (try? global.address())?.baud
+        // Ctrl-C or SIGTERM: stop, and report what was measured.
+        let interrupted = Interruption()
+        defer { interrupted.cancel() }
         let (port, results) = try await global.withRadio { radio throws(RadioError) in
-            (radio.portName, try await benchmark.run(on: radio, progress: bar.update))
+            (radio.portName, try await benchmark.run(on: radio, progress: bar.update, stop: interrupted.check))
         }
         bar.finish()
         if global.json {
-            BenchOutput.json(results, port: port, count: count, baud: baud)
+            BenchOutput.json(results, port: port, count: count, baud: baud, interrupted: interrupted.signal)
         } else {
+            if let sig = interrupted.signal { print("(interrupted by \(Interruption.name(sig)): the figures below are what was measured so far)") }
             BenchOutput.text(results, port: port, count: count, baud: baud)
         }
+        if let sig = interrupted.signal { throw Interruption.failure(sig) }
         if results.allSatisfy({ $0.histogram.totalCount == 0 }) {
             let last = results.compactMap(\.lastError).last.map { ": \($0)" } ?? ""
             throw Failure("no round trip succeeded\(last)", status: 75)
@@ -74,7 +80,7 @@ enum BenchOutput {
         micros(nanoseconds(d))
     }
 
-    static func json(_ results: [CommandResult], port: String, count: Int, baud: Int?) {
+    static func json(_ results: [CommandResult], port: String, count: Int, baud: Int?, interrupted: Int32? = nil) {
         var commands: [String: BenchJSON.Command] = [:]
         for r in results {
             let h = r.histogram
@@ -86,7 +92,8 @@ enum BenchOutput {
                 throughput_per_s: r.throughput.rounded(), request_bytes: r.requestBytes, reply_bytes: r.replyBytes,
                 wire_floor_us: baud.map { micros(r.wireFloor(baud: $0)) }, last_error: r.lastError?.description)
         }
-        JSON.emit(BenchJSON(port: port, count: count, baud: baud, commands: commands))
+        JSON.emit(BenchJSON(port: port, count: count, baud: baud, commands: commands,
+                            interrupted: interrupted.map(Interruption.name)))
     }
 
     static func text(_ results: [CommandResult], port: String, count: Int, baud: Int?) {

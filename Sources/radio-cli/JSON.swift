@@ -112,14 +112,17 @@ struct BenchJSON: Encodable {
     /// null when the port is not a serial line.
     let baud: Int?
     let commands: [String: Command]
+    /// The signal that cut the run short ("SIGINT"); absent when it ran to the end.
+    var interrupted: String? = nil
 
-    enum CodingKeys: String, CodingKey { case port, count, baud, commands }
+    enum CodingKeys: String, CodingKey { case port, count, baud, commands, interrupted }
     func encode(to encoder: any Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encode(port, forKey: .port)
         try c.encode(count, forKey: .count)
         try c.encode(baud, forKey: .baud)  // null, not absent
         try c.encode(commands, forKey: .commands)
+        try c.encodeIfPresent(interrupted, forKey: .interrupted)
     }
 }
 
@@ -143,6 +146,8 @@ struct LoadJSON: Encodable {
     let latency_us: [String: Double]
     let service_time_us: [String: Double]
     let max_start_lag_us: Double
+    /// The signal that cut the run short ("SIGINT"); absent when it ran to the end.
+    var interrupted: String? = nil
 }
 
 /// `monitor --json`: a sample with the chosen fields, or an event.

@@ -80,7 +80,10 @@ struct Load: AsyncParsableCommand {
                             salt: UInt32(truncatingIfNeeded: getpid()) &* 0x9E37_79B9)
         let live = !quiet && isatty(STDERR_FILENO) == 1
         let quiet = quiet, total = duration
-        let report = await LoadGenerator.run(plan, clients: radios, identity: identity) { p in
+        // Ctrl-C or SIGTERM: stop sending, and report what was measured.
+        let interrupted = Interruption()
+        defer { interrupted.cancel() }
+        let report = await LoadGenerator.run(plan, clients: radios, identity: identity, progress: { p in
             guard !quiet else { return }
             let seconds = Double(p.elapsed / .milliseconds(100)) / 10
             var line = String(format: "load: %.0f/%.0f s  sent %d  ok %d  errors %d  %.0f/s", seconds, total,
@@ -89,10 +92,16 @@ struct Load: AsyncParsableCommand {
                 line += String(format: "  p50 %.1f µs  p99 %.1f µs", BenchOutput.micros(p50), BenchOutput.micros(p99))
             }
             FileHandle.standardError.write(Data((live ? "\r\u{1B}[K" + line : line + "\n").utf8))
-        }
+        }, stop: interrupted.check)
         if live { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
         let port = radios[0].portName
-        if global.json { LoadOutput.json(report, port: port) } else { LoadOutput.text(report, port: port) }
+        if global.json {
+            LoadOutput.json(report, port: port, interrupted: interrupted.signal)
+        } else {
+            if let sig = interrupted.signal { print("(interrupted by \(Interruption.name(sig)): the figures below are what was measured so far)") }
+            LoadOutput.text(report, port: port)
+        }
+        if let sig = interrupted.signal { throw Interruption.failure(sig) }
         if report.tally.errors["wrong reply", default: 0] > 0 {
             throw Failure("\(report.tally.errors["wrong reply", default: 0]) replies did not match their requests", status: 65)
         }
@@ -113,7 +122,7 @@ enum LoadOutput {
         return o
     }
 
-    static func json(_ r: LoadReport, port: String) {
+    static func json(_ r: LoadReport, port: String, interrupted: Int32? = nil) {
         let t = r.tally
         JSON.emit(LoadJSON(
             port: port, clients: r.plan.workers, rate: r.plan.rate, command: r.plan.command.rawValue,
@@ -122,7 +131,7 @@ enum LoadOutput {
             error_kinds: t.errors, achieved_rate: (r.achievedRate * 10).rounded() / 10,
             elapsed_s: Double(r.elapsed / .milliseconds(1)) / 1000,
             latency_us: summary(t.latency), service_time_us: summary(t.serviceTime),
-            max_start_lag_us: BenchOutput.micros(t.maxStartLag)))
+            max_start_lag_us: BenchOutput.micros(t.maxStartLag), interrupted: interrupted.map(Interruption.name)))
     }
 
     static func text(_ r: LoadReport, port: String) {

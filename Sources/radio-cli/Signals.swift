@@ -56,3 +56,28 @@ final class SignalCatcher: Sendable {
         for s in sources.all { s.cancel() }
     }
 }
+
+/// Ctrl-C (SIGINT) or SIGTERM during a measurement: the run stops early,
+/// the report says so and gives what was measured, and the exit status is
+/// 128 + the signal (130 for Ctrl-C), as a shell reports a process it
+/// interrupted.
+final class Interruption: Sendable {
+    private let caught = Locked<Int32?>(nil)
+    private let catcher: SignalCatcher
+
+    init() {
+        let caught = self.caught
+        catcher = SignalCatcher([SIGINT, SIGTERM]) { sig in caught.withLock { if $0 == nil { $0 = sig } } }
+    }
+
+    /// The signal that stopped the run, if one did.
+    var signal: Int32? { caught.withLock { $0 } }
+    /// For the run's `stop` callback.
+    var check: @Sendable () -> Bool { { [caught] in caught.withLock { $0 != nil } } }
+
+    func cancel() { catcher.cancel() }
+
+    static func name(_ sig: Int32) -> String { sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : "signal \(sig)" }
+
+    static func failure(_ sig: Int32) -> Failure { Failure("interrupted by \(name(sig))", status: 128 + sig) }
+}
