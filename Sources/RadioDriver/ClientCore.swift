@@ -25,6 +25,9 @@ final class Core: Sendable {
         var closed = false
         /// The port is gone for good (the reader has ended).
         var disconnected: RadioError?
+        /// The port went away and its coming back is still to be announced
+        /// to telemetry subscribers (`.reconnected`).
+        var linkBackPending = false
         /// Set while a sharing daemon reports its radio link down (a Link
         /// notice): calls fail at once, as they do while a local port is away.
         var upstreamAway: RadioError?
@@ -202,11 +205,13 @@ final class Core: Sendable {
                     // the calls in flight fail now, and the client goes on.
                     linkLost(error)
                     telemetry.linkLost(why)
+                    state.withLock { $0.linkBackPending = true }
                     continue
                 }
                 endReason = error
                 break
             }
+            announceLinkBack()
             // Callers that asked to run here (onReaderThread) resume now.
             executor.runPending()
         }
@@ -258,8 +263,17 @@ final class Core: Sendable {
                 if drained { return }
             }
         }
+        if !samples.isEmpty { announceLinkBack() }
         for sample in samples { telemetry.publish(sample) }
         for notice in notices { upstreamLink(notice) }
+    }
+
+    /// Once the reopened port is in use, subscribers are told the link is
+    /// back (before the first sample read from it).
+    private func announceLinkBack() {
+        guard !transport.isAway,
+              state.withLock({ s in defer { s.linkBackPending = false }; return s.linkBackPending }) else { return }
+        telemetry.linkBack()
     }
 
     /// Ends the attempts that are due (the engine says whom to wake), and
@@ -333,7 +347,11 @@ final class Core: Sendable {
     /// calls fail at once until it is up, and subscribers get `.disconnected`.
     private func upstreamLink(_ notice: LinkNotice) {
         guard !notice.isUp else {
-            state.withLock { $0.upstreamAway = nil }
+            let wasAway = state.withLock { s in
+                defer { s.upstreamAway = nil }
+                return s.upstreamAway != nil
+            }
+            if wasAway { telemetry.linkBack() }
             return
         }
         let why = "\(transport.name): the daemon lost its radio (\(notice.reason.isEmpty ? "no reason given" : notice.reason)); it is reconnecting"

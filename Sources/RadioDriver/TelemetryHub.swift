@@ -15,6 +15,10 @@ public enum TelemetryEvent: Hashable, Sendable {
     /// when the client has reconnected. How many were lost meanwhile is
     /// unknown: the radio's sequence numbers restart or jump.
     case disconnected(reason: String)
+    /// The link is back after a `.disconnected`: the port reopened (the
+    /// same radio, when its identity was known), or the daemon has its
+    /// radio again. The radio may have restarted at its power-on settings.
+    case reconnected
 }
 
 /// The measured quantities a subscriber can watch for change.
@@ -133,6 +137,13 @@ public final class TelemetryHub: Sendable {
         state.withLock { s in
             s.lastSequence = -1
             for i in s.slots.indices { s.slots[i].mark(.disconnected(reason: reason)) }
+        }
+    }
+
+    /// Tells every subscriber the link is back after `linkLost`.
+    public func linkBack() {
+        state.withLock { s in
+            for i in s.slots.indices { s.slots[i].mark(.reconnected) }
         }
     }
 

@@ -152,8 +152,11 @@ struct LoadJSON: Encodable {
 
 /// `monitor --json`: a sample with the chosen fields, or an event.
 struct SampleJSON: Encodable {
+    let event = "sample"
     let seq: Int
     let uptime_ms: Int
+    /// Wall clock when the sample was shown, UTC (2026-12-06T07:56:17.123Z).
+    let time: String
     var rssi_dbm: Double?
     var snr_db: Double?
     var temperature_c: Double?
@@ -164,9 +167,16 @@ struct SampleJSON: Encodable {
 
 struct MonitorEventJSON: Encodable {
     let event: String
+    let time = Clock.iso8601()
     var count: Int?
     var missed: Int?
     var reason: String?
+    /// `reconnected`: the radio's settings after the outage, and whether
+    /// they differ from before it.
+    var power_dbm: Double?
+    var channel: Int?
+    var telemetry_hz: Int?
+    var settings_changed: Bool?
 }
 
 /// A port as `list --json` prints it: the port's keys (every one, null

@@ -45,9 +45,11 @@ struct Monitor: AsyncParsableCommand {
                                      live: !global.json && isatty(STDOUT_FILENO) == 1)
         let count = count, duration = duration, rate = rate, telemetryHz = telemetryHz
         let summary = try await global.withRadio { radio throws(RadioError) -> MonitorSummary in
+            // The settings before any outage, to say what one changed.
+            var before = try await radio.state()
             if let telemetryHz {
-                _ = try await radio.setTelemetryRate(telemetryHz)
-            } else if try await radio.state().telemetryRate == 0 {
+                before.telemetryRate = try await radio.setTelemetryRate(telemetryHz)
+            } else if before.telemetryRate == 0 {
                 FileHandle.standardError.write(Data("radio-cli: the radio's telemetry is off; turn it on with --telemetry-hz N\n".utf8))
             }
             let subscription = radio.subscribe(TelemetryFilter(bufferSize: 4096, maxRate: rate))
@@ -58,7 +60,14 @@ struct Monitor: AsyncParsableCommand {
             var summary = MonitorSummary()
             var last: TelemetrySample?
             for await event in subscription {
-                printer.show(event)
+                if case .reconnected = event {
+                    // What the radio came back with: its power-on settings, if it restarted.
+                    let now = try? await radio.state()
+                    printer.reconnected(state: now, before: before)
+                    if let now { before = now }
+                } else {
+                    printer.show(event)
+                }
                 summary.count(event)
                 if case .sample(let s) = event { last = s }
                 if let count, summary.samples >= count { break }
@@ -83,6 +92,7 @@ struct MonitorSummary: CustomStringConvertible {
     var dropped = 0
     var missed = 0
     var outages = 0
+    var reconnects = 0
 
     mutating func count(_ event: TelemetryEvent) {
         switch event {
@@ -90,6 +100,7 @@ struct MonitorSummary: CustomStringConvertible {
         case .dropped(let n): dropped += n
         case .gap(let n): missed += n
         case .disconnected: outages += 1
+        case .reconnected: reconnects += 1
         }
     }
 
@@ -99,6 +110,7 @@ struct MonitorSummary: CustomStringConvertible {
         return "\(samples) samples in \(formatTenths(Int((seconds * 10).rounded()))) s "
             + "(\(formatTenths(Int((rate * 10).rounded())))/s), \(dropped) dropped here, \(missed) lost on the line"
             + (outages > 0 ? ", link lost \(outages) time\(outages == 1 ? "" : "s")" : "")
+            + (outages > 0 ? ", back \(reconnects) time\(reconnects == 1 ? "" : "s")" : "")
     }
 }
 
@@ -155,8 +167,42 @@ struct MonitorPrinter: Sendable {
                   : (live ? "\r\u{1B}[K" : "") + "-- \(n) samples lost on the line\n")
         case .disconnected(let reason):
             write(json ? JSON.line(MonitorEventJSON(event: "disconnected", reason: reason)) + "\n"
-                  : (live ? "\r\u{1B}[K" : "") + "-- link lost (\(reason)); waiting for the radio to come back\n")
+                  : (live ? "\r\u{1B}[K" : "") + "\(Clock.text()) -- link lost (\(reason)); waiting for the radio to come back\n")
+        case .reconnected:
+            reconnected(state: nil, before: nil)
         }
+    }
+
+    /// The link is back; `state` is the radio's now (nil: not read), and
+    /// `before` its settings before the outage, to say what changed.
+    func reconnected(state: RadioState?, before: RadioState?) {
+        let changed = before.flatMap { b in state.map { Self.changes(from: b, to: $0) } } ?? []
+        if json {
+            var e = MonitorEventJSON(event: "reconnected")
+            e.power_dbm = state?.power.dBm
+            e.channel = state.map { Int($0.channel) }
+            e.telemetry_hz = state.map { Int($0.telemetryRate) }
+            e.settings_changed = state == nil || before == nil ? nil : !changed.isEmpty
+            write(JSON.line(e) + "\n")
+            return
+        }
+        var line = (live ? "\r\u{1B}[K" : "") + "\(Clock.text()) -- link back"
+        if let state {
+            line += ": power \(state.power), channel \(state.channel), telemetry \(state.telemetryRate)/s"
+            if !changed.isEmpty {
+                line += "; changed across the outage: " + changed.joined(separator: ", ")
+                    + " (the radio restarted at its power-on settings?)"
+            }
+        }
+        write(line + "\n")
+    }
+
+    static func changes(from a: RadioState, to b: RadioState) -> [String] {
+        var out: [String] = []
+        if a.power != b.power { out.append("power \(a.power) -> \(b.power)") }
+        if a.channel != b.channel { out.append("channel \(a.channel) -> \(b.channel)") }
+        if a.telemetryRate != b.telemetryRate { out.append("telemetry \(a.telemetryRate)/s -> \(b.telemetryRate)/s") }
+        return out
     }
 
     /// Ends the live line, showing the last sample even if a redraw was skipped.
@@ -167,7 +213,7 @@ struct MonitorPrinter: Sendable {
 
     func textLine(_ s: TelemetrySample) -> String {
         let m = s.measurements
-        var parts = ["#\(s.sequence)", "t=\(formatThousandths(Int(s.uptimeMillis))) s"]
+        var parts = [Clock.text(), "#\(s.sequence)", "t=\(formatThousandths(Int(s.uptimeMillis))) s"]
         for f in fields {
             switch f {
             case .rssi: parts.append("rssi \(formatTenths(Int(m.rssiDeciDBm))) dBm")
@@ -183,7 +229,7 @@ struct MonitorPrinter: Sendable {
 
     func jsonLine(_ s: TelemetrySample) -> String {
         let m = s.measurements
-        var o = SampleJSON(seq: Int(s.sequence), uptime_ms: Int(s.uptimeMillis))
+        var o = SampleJSON(seq: Int(s.sequence), uptime_ms: Int(s.uptimeMillis), time: Clock.iso8601())
         for f in fields {
             switch f {
             case .rssi: o.rssi_dbm = Double(m.rssiDeciDBm) / 10
@@ -222,4 +268,29 @@ func formatThousandths(_ v: Int) -> String {
     let m = v.magnitude
     let frac = String(m % 1000)
     return "\(sign)\(m / 1000).\(String(repeating: "0", count: 3 - frac.count))\(frac)"
+}
+
+/// Wall-clock time for monitor lines: local time of day in text, UTC in
+/// ISO 8601 in JSON, both to the millisecond.
+enum Clock {
+    /// 07:56:17.123 (local time).
+    static func text() -> String {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        var t = tm()
+        var seconds = ts.tv_sec
+        localtime_r(&seconds, &t)
+        return String(format: "%02d:%02d:%02d.%03d", t.tm_hour, t.tm_min, t.tm_sec, Int(ts.tv_nsec / 1_000_000))
+    }
+
+    /// 2026-12-06T07:56:17.123Z (UTC).
+    static func iso8601() -> String {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        var t = tm()
+        var seconds = ts.tv_sec
+        gmtime_r(&seconds, &t)
+        return String(format: "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", t.tm_year + 1900, t.tm_mon + 1, t.tm_mday,
+                      t.tm_hour, t.tm_min, t.tm_sec, Int(ts.tv_nsec / 1_000_000))
+    }
 }

@@ -385,11 +385,13 @@ struct BenchEndToEndTests {
 struct ReplugEndToEndTests {
     /// radio-sim's SIGUSR1 closes its pty and removes the link, as pulling
     /// the adapter does; SIGUSR2 opens a new pty behind the same link. A
-    /// monitor on the link reports the outage and carries on.
+    /// monitor on the link reports the outage, then the link back with what
+    /// the radio came back with, and carries on.
     @Test func monitorCarriesOnAcrossAReplug() async throws {
         let link = FileManager.default.temporaryDirectory.appendingPathComponent("radio-\(UUID().uuidString)").path
         let sim = try SimProcess(["--telemetry-hz", "50", "--link", link])
-        let monitor = try LineProcess("radio-cli", ["monitor", "--json", "--port", link])
+        // The monitor sets 40/s; the replugged radio starts again at its 50.
+        let monitor = try LineProcess("radio-cli", ["monitor", "--json", "--telemetry-hz", "40", "--port", link])
         func samples() -> Int { monitor.lines.filter { $0.contains("\"seq\"") }.count }
         func outages() -> Int { monitor.lines.filter { $0.contains("\"disconnected\"") }.count }
 
@@ -414,7 +416,16 @@ struct ReplugEndToEndTests {
         #expect(events[..<outage].filter { $0["seq"] != nil }.count >= 10)
         #expect(events[(outage + 1)...].filter { $0["seq"] != nil }.count >= 10)
         #expect(outages() == 1)
-        #expect(stderr.contains("link lost 1 time"), "\(stderr)")
+        #expect(stderr.contains("link lost 1 time, back 1 time"), "\(stderr)")
+        let back = try #require(events.firstIndex { $0["event"] as? String == "reconnected" }, "\(monitor.lines.suffix(20))")
+        #expect(back > outage)
+        #expect(events[back]["settings_changed"] as? Bool == true, "\(events[back])")
+        #expect(events[back]["telemetry_hz"] as? Int == 50, "\(events[back])")
+        #expect(events[(back + 1)...].filter { $0["seq"] != nil }.count >= 5)
+        // Every line has its wall-clock time; samples say they are samples.
+        let stamp = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/
+        #expect(events.allSatisfy { ($0["time"] as? String)?.wholeMatch(of: stamp) != nil }, "\(events.prefix(3))")
+        #expect(events.filter { $0["seq"] != nil }.allSatisfy { $0["event"] as? String == "sample" })
         #expect(sim.stop() == 0)
         #expect(!FileManager.default.fileExists(atPath: link), "radio-sim removes its link on exit")
     }

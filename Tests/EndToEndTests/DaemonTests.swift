@@ -450,7 +450,9 @@ struct DaemonTests {
         #expect(after.status == 0, "\(after.stderr)")
         let (status, monitorLog) = try await monitor.interrupt()
         #expect(status == 0, "\(monitorLog)")
-        #expect(monitorLog.contains("link lost 1 time"), "\(monitorLog)")
+        #expect(monitorLog.contains("link lost 1 time, back 1 time"), "\(monitorLog)")
+        // The daemon's Link frame "up" reaches the monitor as the link back.
+        #expect(monitor.lines.filter { $0.contains("\"event\":\"reconnected\"") }.count == 1, "\(monitor.lines.suffix(15))")
         let log = try await daemon.stop()
         #expect(log.contains("radio link lost"), "\(log)")
         #expect(log.contains("radio link back"), "\(log)")

@@ -152,6 +152,10 @@ struct ReconnectTests {
         let events = try await withTimeout(.seconds(10)) { await collected.value }
         let outage = try #require(events.firstIndex { if case .disconnected = $0 { true } else { false } })
         #expect(events[..<outage].contains { if case .sample = $0 { true } else { false } }, "no samples before the outage")
+        // The link back is announced once, after the outage and before the samples that follow it.
+        let back = try #require(events.firstIndex(of: .reconnected), "no .reconnected")
+        #expect(back > outage && events.filter { $0 == .reconnected }.count == 1)
+        #expect(!events[outage..<back].contains { if case .sample = $0 { true } else { false } })
         #expect(events[(outage + 1)...].filter { if case .sample = $0 { true } else { false } }.count == 5)
         // No made-up loss count across the outage: the radio's sequence restarted.
         #expect(!events[(outage + 1)...].contains { if case .gap = $0 { true } else { false } })
