@@ -39,18 +39,5 @@ public struct LineLogHandler: LogHandler {
         }
     }
 
-    /// UTC, milliseconds: 2026-12-02T16:13:20.123Z.
-    static func timestamp() -> String {
-        var now = timespec()
-        clock_gettime(CLOCK_REALTIME, &now)
-        var t = tm()
-        var seconds = now.tv_sec
-        gmtime_r(&seconds, &t)
-        func pad(_ v: Int, _ n: Int) -> String {
-            let s = String(v)
-            return String(repeating: "0", count: max(0, n - s.count)) + s
-        }
-        return "\(pad(Int(t.tm_year) + 1900, 4))-\(pad(Int(t.tm_mon) + 1, 2))-\(pad(Int(t.tm_mday), 2))T"
-            + "\(pad(Int(t.tm_hour), 2)):\(pad(Int(t.tm_min), 2)):\(pad(Int(t.tm_sec), 2)).\(pad(now.tv_nsec / 1_000_000, 3))Z"
-    }
+    static func timestamp() -> String { WallClock.iso8601() }
 }

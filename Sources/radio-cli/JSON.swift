@@ -1,6 +1,7 @@
 import Foundation
 import RadioDiscovery
 import RadioDriver
+import RadioIO
 import RadioProtocol
 
 /// Every `--json` output is one of these `Encodable` values, written by one
@@ -167,7 +168,7 @@ struct SampleJSON: Encodable {
 
 struct MonitorEventJSON: Encodable {
     let event: String
-    let time = Clock.iso8601()
+    let time = WallClock.iso8601()
     var count: Int?
     var missed: Int?
     var reason: String?

@@ -2,6 +2,7 @@ import ArgumentParser
 import Dispatch
 import Foundation
 import RadioDriver
+import RadioIO
 import RadioProtocol
 import Synchronization
 
@@ -167,7 +168,7 @@ struct MonitorPrinter: Sendable {
                   : (live ? "\r\u{1B}[K" : "") + "-- \(n) samples lost on the line\n")
         case .disconnected(let reason):
             write(json ? JSON.line(MonitorEventJSON(event: "disconnected", reason: reason)) + "\n"
-                  : (live ? "\r\u{1B}[K" : "") + "\(Clock.text()) -- link lost (\(reason)); waiting for the radio to come back\n")
+                  : (live ? "\r\u{1B}[K" : "") + "\(WallClock.timeOfDay()) -- link lost (\(reason)); waiting for the radio to come back\n")
         case .reconnected:
             reconnected(state: nil, before: nil)
         }
@@ -186,7 +187,7 @@ struct MonitorPrinter: Sendable {
             write(JSON.line(e) + "\n")
             return
         }
-        var line = (live ? "\r\u{1B}[K" : "") + "\(Clock.text()) -- link back"
+        var line = (live ? "\r\u{1B}[K" : "") + "\(WallClock.timeOfDay()) -- link back"
         if let state {
             line += ": power \(state.power), channel \(state.channel), telemetry \(state.telemetryRate)/s"
             if !changed.isEmpty {
@@ -213,7 +214,7 @@ struct MonitorPrinter: Sendable {
 
     func textLine(_ s: TelemetrySample) -> String {
         let m = s.measurements
-        var parts = [Clock.text(), "#\(s.sequence)", "t=\(formatThousandths(Int(s.uptimeMillis))) s"]
+        var parts = [WallClock.timeOfDay(), "#\(s.sequence)", "t=\(formatThousandths(Int(s.uptimeMillis))) s"]
         for f in fields {
             switch f {
             case .rssi: parts.append("rssi \(formatTenths(Int(m.rssiDeciDBm))) dBm")
@@ -229,7 +230,7 @@ struct MonitorPrinter: Sendable {
 
     func jsonLine(_ s: TelemetrySample) -> String {
         let m = s.measurements
-        var o = SampleJSON(seq: Int(s.sequence), uptime_ms: Int(s.uptimeMillis), time: Clock.iso8601())
+        var o = SampleJSON(seq: Int(s.sequence), uptime_ms: Int(s.uptimeMillis), time: WallClock.iso8601())
         for f in fields {
             switch f {
             case .rssi: o.rssi_dbm = Double(m.rssiDeciDBm) / 10
@@ -268,29 +269,4 @@ func formatThousandths(_ v: Int) -> String {
     let m = v.magnitude
     let frac = String(m % 1000)
     return "\(sign)\(m / 1000).\(String(repeating: "0", count: 3 - frac.count))\(frac)"
-}
-
-/// Wall-clock time for monitor lines: local time of day in text, UTC in
-/// ISO 8601 in JSON, both to the millisecond.
-enum Clock {
-    /// 07:56:17.123 (local time).
-    static func text() -> String {
-        var ts = timespec()
-        clock_gettime(CLOCK_REALTIME, &ts)
-        var t = tm()
-        var seconds = ts.tv_sec
-        localtime_r(&seconds, &t)
-        return String(format: "%02d:%02d:%02d.%03d", t.tm_hour, t.tm_min, t.tm_sec, Int(ts.tv_nsec / 1_000_000))
-    }
-
-    /// 2026-12-06T07:56:17.123Z (UTC).
-    static func iso8601() -> String {
-        var ts = timespec()
-        clock_gettime(CLOCK_REALTIME, &ts)
-        var t = tm()
-        var seconds = ts.tv_sec
-        gmtime_r(&seconds, &t)
-        return String(format: "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", t.tm_year + 1900, t.tm_mon + 1, t.tm_mday,
-                      t.tm_hour, t.tm_min, t.tm_sec, Int(ts.tv_nsec / 1_000_000))
-    }
 }
