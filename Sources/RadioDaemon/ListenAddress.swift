@@ -182,7 +182,12 @@ package struct Listener {
             switch e {
             case ENAMETOOLONG: throw .usage("unix socket path too long (at most 107 bytes): \(path)")
             case EACCES, EPERM: throw .permission("cannot create unix:\(path): permission denied")
-            case ENOENT: throw .usage("cannot create unix:\(path): no such directory")
+            case ENOENT:
+                let slash = path.lastIndex(of: "/")
+                let directory = slash.map { $0 == path.startIndex ? "/" : String(path[..<$0]) } ?? "."
+                throw .usage("cannot create unix:\(path): no directory \(directory) (create it for the group that "
+                             + "should reach the radio, e.g. sudo install -d -m 2770 -g dialout \(directory); "
+                             + "or leave out --listen for the default socket)")
             default: throw .system("cannot listen on unix:\(path)", e)
             }
         }

@@ -413,7 +413,11 @@ struct DaemonTests {
 
     @Test func badListenAddressesAreUsageErrors() async throws {
         for (address, message) in [("127.0.0.1", "needs HOST:PORT"), ("127.0.0.1:http", "not a TCP port"),
-                                   ("127.0.0.1:70000", "not a TCP port"), (":7362", "needs a host")] {
+                                   ("127.0.0.1:70000", "not a TCP port"), (":7362", "needs a host"),
+                                   // The README's example on a host without /run/radio yet: the fix, in the line.
+                                   ("unix:/nonexistent-radio-dir/A1B2C3.sock",
+                                    "no directory /nonexistent-radio-dir (create it for the group that should reach the radio, "
+                                    + "e.g. sudo install -d -m 2770 -g dialout /nonexistent-radio-dir")] {
             let result = try await run("radio-cli", ["serve", "--port", "loop://", "--listen", address])
             #expect(result.status == 64, "\(address): \(result.stderr)")
             #expect(result.stderr.contains(message), "\(address): \(result.stderr)")

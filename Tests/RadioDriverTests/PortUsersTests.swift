@@ -64,9 +64,35 @@ struct PortUsersTests {
         let result = PortProbe.probe(path: sim.slavePath, timeout: .seconds(2))
         #expect(result.identity?.serialNumber == "PROBE-IN")
         #expect(result.kind == "radio")
-        // Closed again, lock and TIOCEXCL released: a client opens it.
-        let client = try RadioClient(port: sim.slavePath)
+        // Closed again, lock and TIOCEXCL released: a client opens it. A
+        // reconnecting client of another test in this process may be trying
+        // its old /dev/pts path, which this simulator's pty may now have
+        // (numbers are reused), and holds the lock for its identity check:
+        // a moment, so a busy port is tried again for up to 2 s. A lock the
+        // probe left behind would stay, and fail this.
+        let client = try await Self.openRetryingBusy(sim.slavePath, for: .seconds(2))
         defer { client.close() }
         #expect(try await client.identify().serialNumber == "PROBE-IN")
+    }
+
+    static func openRetryingBusy(_ path: String, for limit: Duration) async throws -> RadioClient {
+        let until = ContinuousClock.now + limit
+        while true {
+            let error: RadioError
+            switch tryOpen(path) {
+            case .success(let client): return client
+            case .failure(let e): error = e
+            }
+            guard case .busy = error, ContinuousClock.now < until else { throw error }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+    }
+
+    static func tryOpen(_ path: String) -> Result<RadioClient, RadioError> {
+        do throws(RadioError) {
+            return .success(try RadioClient(port: path))
+        } catch {
+            return .failure(error)
+        }
     }
 }
