@@ -32,6 +32,32 @@ struct RadioCLI: AsyncParsableCommand {
                       List.self, Shell.self])
 }
 
+extension RadioCLI {
+    /// The subcommand `word` was probably meant to be: the same letters
+    /// without dashes ("getstate"), or one edit away ("set-chanel").
+    static func nearest(_ word: String) -> String? {
+        let names = configuration.subcommands.compactMap { $0.configuration.commandName }
+        let bare = word.lowercased().filter { $0 != "-" && $0 != "_" }
+        if let same = names.first(where: { $0.filter { $0 != "-" } == bare }) { return same }
+        return names.map { ($0, editDistance(Array(word.lowercased()), Array($0))) }
+            .filter { $0.1 <= 2 }.min { $0.1 < $1.1 }?.0
+    }
+
+    static func editDistance(_ a: [Character], _ b: [Character]) -> Int {
+        var row = Array(0...b.count)
+        for i in 1...max(a.count, 1) where !a.isEmpty {
+            var previous = row[0]
+            row[0] = i
+            for j in 1...max(b.count, 1) where !b.isEmpty {
+                let saved = row[j]
+                row[j] = min(row[j] + 1, row[j - 1] + 1, previous + (a[i - 1] == b[j - 1] ? 0 : 1))
+                previous = saved
+            }
+        }
+        return a.isEmpty ? b.count : row[b.count]
+    }
+}
+
 /// Options every subcommand takes.
 struct GlobalOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("Port path or URL (default: $RADIO_PORT, else sim).", valueName: "port"),
@@ -220,9 +246,16 @@ enum Main {
                 print(RadioCLI.fullMessage(for: error))
                 exit(0)
             }
-            // One line naming the problem, not the whole usage text.
-            let message = RadioCLI.message(for: error).split(separator: "\n").first.map(String.init) ?? "invalid input"
-            FileHandle.standardError.write(Data("radio-cli: \(oneLine(message)) (see 'radio-cli --help')\n".utf8))
+            // One line naming the problem, not the whole usage text, and
+            // the help of the subcommand it was about.
+            var message = RadioCLI.message(for: error).split(separator: "\n").first.map(String.init) ?? "invalid input"
+            let words = Array(CommandLine.arguments.dropFirst())
+            let subcommand = words.first { w in RadioCLI.configuration.subcommands.contains { $0.configuration.commandName == w } }
+            if subcommand == nil, let typo = words.first(where: { !$0.hasPrefix("-") }), let near = RadioCLI.nearest(typo) {
+                message += "; did you mean '\(near)'?"
+            }
+            let help = subcommand.map { "radio-cli \($0) --help" } ?? "radio-cli --help"
+            FileHandle.standardError.write(Data("radio-cli: \(oneLine(message)) (see '\(help)')\n".utf8))
             exit(code == .validationFailure ? 64 : code.rawValue)
         }
     }

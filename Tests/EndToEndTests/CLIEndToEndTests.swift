@@ -138,10 +138,16 @@ struct CLIBadInputTests {
         (["serve", "--max-in-flight", "0"], "--max-in-flight"),
         (["info", "--port", "unix://relative.sock"], "absolute socket path"),
         (["info", "--port", "unix:///tmp/x.sock?baud=9600"], "unknown option 'baud'"),
+        // The subcommand's own help, and the command that was probably meant.
+        (["set-power"], "(see 'radio-cli set-power --help')"),
+        (["monitor", "--count", "0"], "(see 'radio-cli monitor --help')"),
+        (["getstate"], "did you mean 'get-state'? (see 'radio-cli --help')"),
+        (["set-chanel", "4"], "did you mean 'set-channel'?"),
     ])
     func malformedArgumentsAreUsageErrors(_ arguments: [String], _ text: String) async throws {
         // A working radio, so that only the bad argument can fail the call.
-        let port = arguments.contains("--port") || arguments == ["frobnicate"] ? [] : ["--port", "loop://"]
+        let port = arguments.contains("--port") || ["frobnicate", "getstate", "set-chanel"].contains(arguments[0])
+            ? [] : ["--port", "loop://"]
         expectFailure(try await run("radio-cli", arguments + port), status: 64, mentioning: text)
     }
 
