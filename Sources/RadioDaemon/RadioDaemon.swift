@@ -92,8 +92,9 @@ public final class RadioDaemon: Sendable {
         public var outages = 0
         /// Outages that ended with the radio back.
         public var linkBacks = 0
-        /// Requests that repeat the sequence number and command of one of
-        /// the same client's last 16: a client's retries.
+        /// Requests repeating, same command and arguments, one of the same
+        /// client's last 16 that the radio has not answered yet: a client's
+        /// retries (a retry has a new sequence number, PROTOCOL.md §5).
         public var retries = 0
         /// Telemetry frames queued to clients (frames times clients).
         public var telemetryDeliveries = 0
@@ -103,7 +104,8 @@ public final class RadioDaemon: Sendable {
         public var radioCRCErrors = 0
         public var radioFramingErrors = 0
         public var radioDiscardedBytes = 0
-        /// GetState requests the daemon sent itself (`stateQueryInterval`).
+        /// GetState and Identify requests the daemon sent itself
+        /// (`stateQueryInterval`, and Identify while the radio has not answered one).
         public var stateQueries = 0
         public init() {}
     }
@@ -246,10 +248,13 @@ public final class RadioDaemon: Sendable {
 
     /// A request repeating one of the same client's that the radio has not
     /// answered yet: the client's retry of it.
+    /// Per request on the client loop: no allocation, and the table's lock
+    /// only when the content matches.
     private func isRetry(_ key: UInt64, from client: Client) -> Bool {
-        let candidates = client.recent.filter { $0.key == key }
-        guard !candidates.isEmpty else { return false }
-        return map.withLock { m in candidates.contains { m.isInFlight($0.upstream, client: client.connection.id) } }
+        for r in client.recent where r.key == key {
+            if map.withLock({ $0.isInFlight(r.upstream, client: client.connection.id) }) { return true }
+        }
+        return false
     }
 
     /// Serves until `stop()`, or until the radio is gone for good (a port

@@ -252,7 +252,7 @@ private struct RadioCounters: Sendable {
         linkLosses = r.counter("radio_link_losses_total", labels: l, help: "Times the radio's port went away.")
         reconnects = r.counter("radio_reconnects_total", labels: l, help: "Times the radio's port came back after an outage.")
         stateQueries = r.counter("radio_daemon_state_queries_total", labels: l,
-                                     help: "GetState requests the daemon sent itself to keep these metrics current.")
+                                     help: "GetState and Identify requests the daemon sent itself to keep these metrics current.")
     }
 
     func unregister(from r: PrometheusCollectorRegistry) {
