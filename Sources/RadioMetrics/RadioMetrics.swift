@@ -115,33 +115,14 @@ public final class RadioMetrics: RadioDaemonObserver {
         scrape.withLock { st in
             let c = st.counters ?? RadioCounters(registry, labels: radio.labels)
             st.counters = c
-            func add(_ counter: Counter, _ key: KeyPath<RadioDaemon.Statistics, Int>, since was: RadioDaemon.Statistics) {
-                let delta = now[keyPath: key] - was[keyPath: key]
-                if delta > 0 { counter.increment(by: Int64(delta)) }
+            func add(_ fed: [Fed], since was: RadioDaemon.Statistics) {
+                for (counter, key) in fed {
+                    let delta = now[keyPath: key] - was[keyPath: key]
+                    if delta > 0 { counter.increment(by: Int64(delta)) }
+                }
             }
-            let r = st.radioLast
-            add(c.requests, \.requests, since: r)
-            add(c.responses, \.responses, since: r)
-            add(c.retries, \.retries, since: r)
-            add(c.expired, \.expired, since: r)
-            add(c.crcErrors, \.radioCRCErrors, since: r)
-            add(c.framingErrors, \.radioFramingErrors, since: r)
-            add(c.discardedBytes, \.radioDiscardedBytes, since: r)
-            add(c.unmatched, \.unmatched, since: r)
-            add(c.linkLosses, \.outages, since: r)
-            add(c.reconnects, \.linkBacks, since: r)
-            add(c.stateQueries, \.stateQueries, since: r)
-            let d = st.daemonLast
-            add(daemonSeries.accepted, \.clientsAccepted, since: d)
-            add(daemonSeries.refused, \.clientsRefused, since: d)
-            add(daemonSeries.cutOffSlow, \.slowClients, since: d)
-            add(daemonSeries.cutOffIdle, \.idleClients, since: d)
-            add(daemonSeries.busy, \.busyReplies, since: d)
-            add(daemonSeries.telemetryFrames, \.telemetryFrames, since: d)
-            add(daemonSeries.telemetryDeliveries, \.telemetryDeliveries, since: d)
-            add(daemonSeries.clientDecodeErrors, \.clientDecodeErrors, since: d)
-            add(daemonSeries.ignoredFrames, \.ignoredFrames, since: d)
-            add(daemonSeries.descriptorShortages, \.descriptorShortages, since: d)
+            add(c.fed, since: st.radioLast)
+            add(daemonSeries.fed, since: st.daemonLast)
             st.radioLast = now
             st.daemonLast = now
         }
@@ -162,6 +143,9 @@ public final class RadioMetrics: RadioDaemonObserver {
         return gamma >= 1 ? .infinity : (1 + gamma) / (1 - gamma)
     }
 }
+
+/// A counter and the daemon statistic it follows.
+private typealias Fed = (counter: Counter, statistic: KeyPath<RadioDaemon.Statistics, Int>)
 
 /// The gauges and histograms of one radio.
 private struct RadioSeries: Sendable {
@@ -255,9 +239,15 @@ private struct RadioCounters: Sendable {
                                      help: "GetState and Identify requests the daemon sent itself to keep these metrics current.")
     }
 
+    /// Each counter with the daemon statistic it follows.
+    var fed: [Fed] {
+        [(requests, \.requests), (responses, \.responses), (retries, \.retries), (expired, \.expired),
+         (crcErrors, \.radioCRCErrors), (framingErrors, \.radioFramingErrors), (discardedBytes, \.radioDiscardedBytes),
+         (unmatched, \.unmatched), (linkLosses, \.outages), (reconnects, \.linkBacks), (stateQueries, \.stateQueries)]
+    }
+
     func unregister(from r: PrometheusCollectorRegistry) {
-        for c in [requests, responses, retries, expired, crcErrors, framingErrors, discardedBytes, unmatched, linkLosses,
-                  reconnects, stateQueries] { r.unregisterCounter(c) }
+        for (c, _) in fed { r.unregisterCounter(c) }
     }
 }
 
@@ -283,6 +273,14 @@ private struct DaemonSeries: Sendable {
         ignoredFrames = r.counter("radio_daemon_ignored_frames_total", help: "Frames dropped: not requests, or another protocol version.")
         descriptorShortages = r.counter("radio_daemon_descriptor_shortages_total",
                                             help: "Accepts that failed for want of file descriptors.")
+    }
+
+    /// Each counter with the daemon statistic it follows.
+    var fed: [Fed] {
+        [(accepted, \.clientsAccepted), (refused, \.clientsRefused), (cutOffSlow, \.slowClients),
+         (cutOffIdle, \.idleClients), (busy, \.busyReplies), (telemetryFrames, \.telemetryFrames),
+         (telemetryDeliveries, \.telemetryDeliveries), (clientDecodeErrors, \.clientDecodeErrors),
+         (ignoredFrames, \.ignoredFrames), (descriptorShortages, \.descriptorShortages)]
     }
 }
 
