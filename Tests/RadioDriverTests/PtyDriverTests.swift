@@ -180,7 +180,9 @@ struct PtyDriverTests {
         let sim = try quietSimulator()
         defer { sim.stop() }
         for _ in 0..<3 {
-            let radio = try RadioClient(port: sim.slavePath)
+            // Reopening is under test, not latency: a deadline no loaded
+            // sanitized run comes near (a CI run under TSan missed the 1 s default).
+            let radio = try RadioClient(port: sim.slavePath, options: .init(timeout: .seconds(10)))
             _ = try await radio.identify()
             radio.close()
         }
