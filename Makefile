@@ -57,8 +57,10 @@ build-info:
 # radio-cli talks to it through the same termios code as /dev/ttyUSB0.
 run: build firmware
 	@set -e; bin="$(BIN)"; \
-	echo "\$$ radio-cli info            # zero config: the embedded simulator (port 'sim')"; \
-	"$$bin/radio-cli" info; echo; \
+	echo "\$$ radio-cli set-power 20.5; radio-cli get-state   # zero config: this user's simulator (port user-sim)"; \
+	RADIO_PORT= "$$bin/radio-cli" set-power 20.5; RADIO_PORT= "$$bin/radio-cli" get-state; \
+	echo; echo "\$$ radio-sim --stop           # it kept the setting between commands, as hardware would"; \
+	"$$bin/radio-sim" --stop; echo; \
 	rm -f $(SIM_LINK); \
 	"$$bin/radio-sim" --link $(SIM_LINK) > .build/radio-sim.out & sim=$$!; \
 	trap 'kill $$sim 2>/dev/null; wait $$sim 2>/dev/null; rm -f $(SIM_LINK)' EXIT; \

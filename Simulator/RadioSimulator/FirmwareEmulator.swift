@@ -94,7 +94,7 @@ public final class FirmwareEmulator: Sendable {
         var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
         defer { argv.forEach { free($0) } }
         var pid: Int32 = 0
-        let rc = radio_spawn(configuration.emulator, &argv, pty.master.rawValue, errFD, &pid)
+        let rc = radio_spawn(configuration.emulator, &argv, pty.master.rawValue, errFD, 0, &pid)
         guard rc == 0 else {
             try? pty.master.close()
             try? pty.slave.close()

@@ -65,6 +65,7 @@ final class ServeControl: Sendable {
     let stopping = Atomic<Bool>(false)
     let telemetrySent = Atomic<Int>(0)
     let bytesDropped = Atomic<Int>(0)
+    let bytesReceived = Atomic<Int>(0)
     /// The radio as of its last answer, for tests that check what it applied.
     let snapshot = Locked(RadioSnapshot())
 }
@@ -121,6 +122,9 @@ public final class PtySimulator: Sendable {
 
     /// Bytes the pty would not take (nobody reading), and so were lost.
     public var bytesDropped: Int { control.bytesDropped.load(ordering: .relaxed) }
+
+    /// Bytes read from the host, whole frames or not: a sign of use.
+    public var bytesReceived: Int { control.bytesReceived.load(ordering: .relaxed) }
 
     public func freeze() { control.frozen.store(true, ordering: .sequentiallyConsistent); poke() }
     public func thaw() { control.frozen.store(false, ordering: .sequentiallyConsistent); poke() }
@@ -216,6 +220,7 @@ private struct ServeLoop {
                 case .wouldBlock, .endOfFile: got = 0
                 }
                 if got > 0 {
+                    control.bytesReceived.add(got, ordering: .relaxed)
                     if pacer != nil {
                         let now = clock.now
                         pacer?.received(readBuffer[0..<got], now: now)

@@ -40,6 +40,20 @@ struct RadioSim: ParsableCommand {
     @Option(help: "Also make a symlink at PATH to the slave, removed on exit.")
     var link: String?
 
+    @Flag(help: ArgumentHelp(
+        "Run as this user's simulator, the one radio-cli uses when no port is given (port user-sim): "
+            + "its link is $XDG_RUNTIME_DIR/radio/sim (else /tmp/radio-UID/sim), one runs per user, "
+            + "and it stops after --idle-exit unused."))
+    var user = false
+
+    @Option(name: .customLong("idle-exit"), parsing: .unconditional,
+            help: ArgumentHelp("With --user: stop after this long with no host on the port, 0 = never (default 1800).",
+                               valueName: "seconds"))
+    var idleExit: Double?
+
+    @Flag(help: "Stop this user's simulator (the one --user starts), and exit.")
+    var stop = false
+
     @Option(name: .customLong("telemetry-hz"), help: "Telemetry frames per second at start (0 = off; default 10).")
     var telemetryHz: UInt16?
 
@@ -73,6 +87,22 @@ struct RadioSim: ParsableCommand {
     var quirk: String?
 
     func validate() throws {
+        if stop {
+            let given = [("--user", user), ("--link", link != nil), ("--telemetry-hz", telemetryHz != nil),
+                         ("--seed", seed != nil), ("--serial-number", serialNumber != nil), ("--firmware", firmware != nil),
+                         ("--baud", baud != nil), ("--fault", fault != nil), ("--quirk", quirk != nil)]
+            if let option = given.first(where: { $0.1 })?.0 { throw ValidationError("--stop takes no other option, got \(option)") }
+        }
+        if user {
+            if link != nil { throw ValidationError("--user makes its own link; leave out --link") }
+            if firmware != nil { throw ValidationError("--user runs the simulator; leave out --firmware") }
+        }
+        if let idleExit {
+            guard user else { throw ValidationError("--idle-exit goes with --user") }
+            guard idleExit.isFinite, idleExit >= 0 else {
+                throw ValidationError("--idle-exit must be a number of seconds, 0 or more, got \(idleExit)")
+            }
+        }
         if firmware != nil {
             let given = [("--telemetry-hz", telemetryHz != nil), ("--seed", seed != nil),
                          ("--serial-number", serialNumber != nil), ("--baud", baud != nil), ("--fault", fault != nil),
@@ -111,6 +141,7 @@ struct RadioSim: ParsableCommand {
     }
 
     func run() throws {
+        if stop { stopUserSimulator() }
         // Block the signals before any thread starts, so every thread inherits
         // the mask and only sigwait below sees them.
         var signals = sigset_t()
@@ -123,12 +154,28 @@ struct RadioSim: ParsableCommand {
 
         var log = Logger(label: "radio-sim") { LineLogHandler(label: $0) }
         log.logLevel = verbose ? .info : .warning
-        var simulator: (any PtyServedRadio)? = plugIn()
+        let userFiles = user ? becomeUserSimulator() : nil
+        let link = userFiles?.link ?? self.link
+        var simulator: (any PtyServedRadio)? = plugIn(link: link)
         log.info("serving on \(simulator?.slavePath ?? "?")",
                  metadata: firmware.map { ["firmware": "\($0)"] } ?? ["serial": "\(simulatorConfiguration.serialNumber)"])
+        var idle = IdleWatch(limit: user ? (idleExit ?? RadioSim.defaultIdleExit) : 0)
         while true {
             var received: Int32 = 0
-            sigwait(&signals, &received)
+            if let period = idle.period {
+                var wait = timespec(tv_sec: Int(period), tv_nsec: Int((period - period.rounded(.down)) * 1e9))
+                received = sigtimedwait(&signals, nil, &wait)
+                if received < 0 {
+                    if idle.expired(simulator) {
+                        log.warning("unused for \(idle.limit) s: stopping")
+                        received = 0
+                    } else {
+                        continue
+                    }
+                }
+            } else {
+                sigwait(&signals, &received)
+            }
             switch received {
             case SIGUSR1:
                 log.info("SIGUSR1: unplugged")
@@ -139,13 +186,15 @@ struct RadioSim: ParsableCommand {
                 simulator = nil
             case SIGUSR2:
                 if simulator == nil {
-                    simulator = plugIn()
+                    simulator = plugIn(link: link)
                     log.info("SIGUSR2: plugged in on \(simulator?.slavePath ?? "?")")
                 }
             default:
-                log.info("signal \(received): stopping")
+                if received != 0 { log.info("signal \(received): stopping") }
                 simulator?.stop()
                 if let link { unlink(link) }
+                // The pid file goes before the lock (held until exit) does.
+                if let userFiles { unlink(userFiles.pidFile) }
                 throw ExitCode.success
             }
         }
@@ -153,7 +202,7 @@ struct RadioSim: ParsableCommand {
 
     /// Opens a pty, serves on it (or boots the firmware on it), points the
     /// link at it and prints its path.
-    func plugIn() -> any PtyServedRadio {
+    func plugIn(link: String?) -> any PtyServedRadio {
         let simulator: any PtyServedRadio
         if let firmware {
             var configuration = FirmwareEmulator.Configuration(image: firmware)
@@ -190,8 +239,75 @@ struct RadioSim: ParsableCommand {
         return simulator
     }
 
+    static let defaultIdleExit = 1800.0
+
+    /// `--user`: takes this user's simulator lock (held until exit), or, when
+    /// one already runs, says so and exits 0; then writes the pid file.
+    func becomeUserSimulator() -> UserSimulatorFiles {
+        let files = UserSimulatorFiles.forThisUser
+        do throws(UserSimulatorFiles.Problem) {
+            try files.prepare()
+            guard let held = try UserSimulatorFiles.tryLock(files.lock) else {
+                if let device = files.device { FileHandle.standardOutput.write(Data((device + "\n").utf8)) }
+                let pid = files.recordedPID.map { " (pid \($0))" } ?? ""
+                FileHandle.standardError.write(Data("radio-sim: this user's simulator already runs\(pid) on \(files.link)\n".utf8))
+                Foundation.exit(0)
+            }
+            _ = held  // kept open, and so locked, until the process ends
+            let pidFD = open(files.pidFile, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0o644)
+            guard pidFD >= 0 else { throw UserSimulatorFiles.Problem(description: "cannot write \(files.pidFile)") }
+            let text = "\(getpid())\n"
+            _ = text.withCString { write(pidFD, $0, strlen($0)) }
+            close(pidFD)
+        } catch {
+            fail(error.description, status: 73)  // EX_CANTCREAT
+        }
+        return files
+    }
+
+    /// `--stop`: SIGTERM to this user's simulator, then waits (up to 5 s)
+    /// for its lock to go.
+    func stopUserSimulator() -> Never {
+        let files = UserSimulatorFiles.forThisUser
+        guard files.isRunning, let pid = files.recordedPID, pid > 0 else {
+            print("no simulator of this user's is running (\(files.link))")
+            Foundation.exit(0)
+        }
+        guard kill(pid, SIGTERM) == 0 else { fail("cannot stop pid \(pid): \(String(cString: strerror(errno)))", status: 77) }
+        for _ in 0..<500 where files.isRunning { usleep(10_000) }
+        if files.isRunning { fail("pid \(pid) did not stop within 5 s", status: 75) }  // EX_TEMPFAIL
+        print("stopped this user's simulator (pid \(pid))")
+        Foundation.exit(0)
+    }
+
     func fail(_ message: String, status: Int32) -> Never {
         FileHandle.standardError.write(Data("radio-sim: \(message)\n".utf8))
         Foundation.exit(status)
+    }
+}
+
+/// When `--user`'s simulator has gone unused for its limit: no byte from a
+/// host, and no other process with its pty open, at every look.
+struct IdleWatch {
+    let limit: Double
+    private var lastUse = ContinuousClock.now
+    private var lastBytes = 0
+
+    init(limit: Double) { self.limit = limit }
+
+    /// How often to look: a quarter of the limit, between 0.05 and 5 s; nil
+    /// when it never stops.
+    var period: Double? { limit > 0 ? min(5, max(0.05, limit / 4)) : nil }
+
+    mutating func expired(_ radio: (any PtyServedRadio)?) -> Bool {
+        let now = ContinuousClock.now
+        if let sim = radio as? PtySimulator {
+            let bytes = sim.bytesReceived
+            if bytes != lastBytes || ProcessTable.isOpenElsewhere(sim.slavePath) {
+                lastBytes = bytes
+                lastUse = now
+            }
+        }
+        return lastUse.duration(to: now) >= .milliseconds(Int64(limit * 1000))
     }
 }

@@ -8,7 +8,7 @@
 
 extern char **environ;
 
-int radio_spawn(const char *file, char *const argv[], int fd3, int err_fd, int *pid_out) {
+int radio_spawn(const char *file, char *const argv[], int fd3, int err_fd, int new_session, int *pid_out) {
     posix_spawn_file_actions_t actions;
     posix_spawnattr_t attributes;
     sigset_t none, all;
@@ -26,12 +26,18 @@ int radio_spawn(const char *file, char *const argv[], int fd3, int err_fd, int *
     sigfillset(&all);
     posix_spawnattr_setsigmask(&attributes, &none);
     posix_spawnattr_setsigdefault(&attributes, &all);
-    posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+    posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF
+                                              | (new_session ? POSIX_SPAWN_SETSID : 0));
     if (rc == 0) rc = posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
     if (rc == 0) rc = posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
     if (rc == 0 && err_fd >= 0) rc = posix_spawn_file_actions_adddup2(&actions, err_fd, 2);
     /* dup2 clears close-on-exec on the copy, so the child keeps fd 3. */
     if (rc == 0 && fd3 >= 0) rc = posix_spawn_file_actions_adddup2(&actions, fd3, 3);
+    /* Nothing else the parent had open, close-on-exec or not: a descriptor
+     * its own parent watches for the end of the process (Foundation's
+     * Process does) would otherwise stay open as long as this child, which
+     * may outlive the parent by far. */
+    if (rc == 0) rc = posix_spawn_file_actions_addclosefrom_np(&actions, fd3 >= 0 ? 4 : 3);
     if (rc == 0) rc = posix_spawnp(&pid, file, &actions, &attributes, argv, environ);
     posix_spawnattr_destroy(&attributes);
     posix_spawn_file_actions_destroy(&actions);

@@ -44,13 +44,13 @@ public enum PortUsers {
         // pty index → pids holding that pty's master.
         var masters: [Int: Set<Int32>] = [:]
         let me = getpid()
-        forEachProcess { pid in
+        ProcessTable.forEachProcess { pid in
             guard pid != me else { return }
-            forEachDescriptor(of: pid) { fd, target in
+            ProcessTable.forEachDevice(of: pid) { fd, target in
                 if target == "/dev/ptmx" || target == "/dev/pts/ptmx" {
                     if let index = ptyIndex(pid: pid, fd: fd) { masters[index, default: []].insert(pid) }
                 } else if byTarget[target] != nil {
-                    found[target, default: []].insert(PortHolder(pid: pid, command: command(of: pid), how: "open"))
+                    found[target, default: []].insert(PortHolder(pid: pid, command: ProcessTable.command(of: pid), how: "open"))
                 }
             }
         }
@@ -109,34 +109,13 @@ public enum PortUsers {
         return Int(path.dropFirst("/dev/pts/".count))
     }
 
-    static func forEachProcess(_ body: (Int32) -> Void) {
-        Paths.forEachEntry(in: "/proc") { name in
-            if let pid = Int32(name) { body(pid) }
-        }
-    }
-
-    /// Each open descriptor of `pid` with what it points at; nothing for a
-    /// process this user may not inspect, or one that just ended.
-    static func forEachDescriptor(of pid: Int32, _ body: (String, String) -> Void) {
-        let base = "/proc/\(pid)/fd"
-        Paths.forEachEntry(in: base) { name in
-            // Only device nodes can be ports; sockets, pipes and files are skipped cheaply.
-            guard Int(name) != nil, let target = Paths.readLink("\(base)/\(name)"), target.hasPrefix("/dev/") else { return }
-            body(name, target)
-        }
-    }
-
     /// The pty number behind a /dev/ptmx descriptor (its fdinfo's tty-index).
     static func ptyIndex(pid: Int32, fd: String) -> Int? {
-        guard let text = readSmallFile("/proc/\(pid)/fdinfo/\(fd)") else { return nil }
+        guard let text = ProcessTable.readSmallFile("/proc/\(pid)/fdinfo/\(fd)") else { return nil }
         for line in text.split(separator: "\n") where line.hasPrefix("tty-index:") {
             return Int(line.dropFirst("tty-index:".count).trimming(" \t"))
         }
         return nil
-    }
-
-    static func command(of pid: Int32) -> String? {
-        readSmallFile("/proc/\(pid)/comm").map { String($0.trimming(" \t\n")) }
     }
 
     /// A live process named in /run/lock/LCK..NAME (or /var/lock): ASCII
@@ -146,7 +125,7 @@ public enum PortUsers {
         guard let name = target.split(separator: "/").last else { return nil }
         for dir in ["/run/lock", "/var/lock"] {
             let path = "\(dir)/LCK..\(name)"
-            guard let bytes = readSmallBytes(path), !bytes.isEmpty else { continue }
+            guard let bytes = ProcessTable.readSmallBytes(path), !bytes.isEmpty else { continue }
             var pid: Int32?
             if let text = String(validating: bytes, as: UTF8.self), let n = Int32(text.trimming(" \t\n\0")) {
                 pid = n
@@ -154,23 +133,9 @@ public enum PortUsers {
                 pid = bytes.withUnsafeBytes { $0.loadUnaligned(as: Int32.self) }
             }
             guard let pid, pid > 0, kill(pid, 0) == 0 || errno == EPERM else { continue }
-            return PortHolder(pid: pid, command: command(of: pid), how: "lock file \(path)")
+            return PortHolder(pid: pid, command: ProcessTable.command(of: pid), how: "lock file \(path)")
         }
         return nil
-    }
-
-    static func readSmallFile(_ path: String) -> String? {
-        readSmallBytes(path).map { String(decoding: $0, as: UTF8.self) }
-    }
-
-    static func readSmallBytes(_ path: String) -> [UInt8]? {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return nil }
-        defer { close(fd) }
-        var bytes = [UInt8](repeating: 0, count: 512)
-        let n = bytes.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-        guard n >= 0 else { return nil }
-        return Array(bytes[0..<n])
     }
 }
 

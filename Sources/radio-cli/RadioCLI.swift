@@ -7,9 +7,9 @@ import RadioProtocol
 import RadioSimTransport
 
 /// The port schemes radio-cli accepts: the driver's own, the simulator's
-/// (`sim`, `loop`) and discovery's (`udev`). One table; the commands never
+/// (`sim`, `loop`, `user-sim`) and discovery's (`udev`). One table; the commands never
 /// look at which scheme a port is.
-let portSchemes = PortSchemes.withSimulators.adding(UdevScheme.self)
+let portSchemes = PortSchemes.withSimulators.adding(UdevScheme.self).adding(UserSimScheme.self, word: "user-sim")
 
 struct RadioCLI: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -18,8 +18,10 @@ struct RadioCLI: AsyncParsableCommand {
         discussion: """
             PORT is a tty path (/dev/ttyUSB0, /dev/radio/SERIAL, /dev/pts/5) or a URL: \
             \(portSchemes.forms.map { $0.options.isEmpty ? $0.usage : "\($0.usage) [\($0.options.joined(separator: ", "))]" }.joined(separator: "; ")). \
-            It defaults to $RADIO_PORT, else sim (a simulator behind a real pty, in this \
-            process). A port that goes away (unplugged, server restarted) is reopened when \
+            It defaults to $RADIO_PORT, else user-sim: this user's simulated radio, a radio-sim \
+            that the first command starts and later ones reuse, so settings stick between \
+            commands as on hardware ('radio-sim --stop' stops it; it stops by itself after 30 \
+            minutes unused). sim is a fresh simulator inside the process, behind a real pty. A port that goes away (unplugged, server restarted) is reopened when \
             it comes back; add ?reconnect=off to stop instead.
 
             Exit status (sysexits): 0 ok, 64 usage, 65 bad data (value out of range, garbage \
@@ -60,7 +62,7 @@ extension RadioCLI {
 
 /// Options every subcommand takes.
 struct GlobalOptions: ParsableArguments {
-    @Option(name: .long, help: ArgumentHelp("Port path or URL (default: $RADIO_PORT, else sim).", valueName: "port"),
+    @Option(name: .long, help: ArgumentHelp("Port path or URL (default: $RADIO_PORT, else user-sim, this user's simulator).", valueName: "port"),
             transform: PortArgument.parse)
     var port: PortArgument?
 
@@ -94,7 +96,7 @@ struct GlobalOptions: ParsableArguments {
     }
 
     var resolvedPort: String {
-        port?.text ?? ProcessInfo.processInfo.environment["RADIO_PORT"].flatMap { $0.isEmpty ? nil : $0 } ?? "sim"
+        port?.text ?? ProcessInfo.processInfo.environment["RADIO_PORT"].flatMap { $0.isEmpty ? nil : $0 } ?? "user-sim"
     }
 
     var settings: SerialSettings { SerialSettings(baud: baud, hardwareFlowControl: rtscts) }

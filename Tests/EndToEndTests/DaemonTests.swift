@@ -72,12 +72,14 @@ struct DaemonTests {
             #expect(result.status == 0, "\(result.stderr)")
             let report = try Self.json(result.stdout)
             #expect(report["scheduled"] as? Int == 600)
-            // All of them, unless a slow (sanitized) build fell behind and
-            // the 2 s ended first: then the rest are counted as not sent.
+            // All of them, unless a slow (sanitized, loaded) build fell
+            // behind and the 2 s ended first: then the rest are counted as
+            // not sent (a CI run under TSan sent 497). The test is about
+            // whose reply goes where, so it asks only for enough traffic.
             let sent = report["sent"] as? Int ?? 0
             sentTotal += sent
             #expect(sent + (report["not_sent"] as? Int ?? 0) == 600, "\(result.stdout)")
-            #expect(sent >= 500, "\(result.stdout)")
+            #expect(sent >= 100, "\(result.stdout)")
             #expect(report["ok"] as? Int == sent, "\(result.stdout)")
             #expect(report["errors"] as? Int == 0, "\(result.stdout)")
         }

@@ -18,6 +18,16 @@ struct Finished {
     let stderr: String
 }
 
+/// The environment programs run with: the tester's, but with `sim` (a fresh
+/// simulator inside each process) as the default port, not this user's
+/// persistent simulator, which tests of their own start in a directory of
+/// their own (`UserSimTests`).
+let testEnvironment: [String: String] = {
+    var env = ProcessInfo.processInfo.environment
+    env["RADIO_PORT"] = "sim"
+    return env
+}()
+
 /// Runs a built product to completion with a hang guard, capturing output.
 func run(_ product: String, _ arguments: [String], environment: [String: String] = [:],
          limit: Duration = .seconds(30), input: String? = nil) async throws -> Finished {
@@ -41,8 +51,7 @@ func runProgram(_ path: String, _ arguments: [String], environment: [String: Str
     let process = Process()
     process.executableURL = URL(fileURLWithPath: path)
     process.arguments = arguments
-    var env = ProcessInfo.processInfo.environment
-    env.removeValue(forKey: "RADIO_PORT")
+    var env = testEnvironment
     env.merge(environment) { _, new in new }
     process.environment = env
     if let input {
@@ -174,12 +183,10 @@ final class LineProcess: @unchecked Sendable {
         }
     }
 
-    init(_ product: String, _ arguments: [String]) throws {
+    init(_ product: String, _ arguments: [String], environment: [String: String] = [:]) throws {
         process.executableURL = productsDirectory.appendingPathComponent(product)
         process.arguments = arguments
-        var env = ProcessInfo.processInfo.environment
-        env.removeValue(forKey: "RADIO_PORT")
-        process.environment = env
+        process.environment = testEnvironment.merging(environment) { _, new in new }
         process.standardInput = FileHandle.nullDevice
         process.standardOutput = out
         process.standardError = err

@@ -49,9 +49,12 @@ int radio_open_noctty(const char *path);
 int radio_unix_listen(const char *path, int backlog);
 
 /// posix_spawnp(file, argv) with stdin and stdout on /dev/null, stderr on
-/// err_fd (if >= 0), fd3 as the child's descriptor 3 (if >= 0), no signals
-/// blocked and default dispositions. 0 and *pid_out, or an errno value.
-int radio_spawn(const char *file, char *const argv[], int fd3, int err_fd, int *pid_out);
+/// err_fd (if >= 0), fd3 as the child's descriptor 3 (if >= 0), no other
+/// descriptor of the parent's, no signals
+/// blocked and default dispositions, in a session of its own when
+/// `new_session` (a terminal's Ctrl-C then does not reach it). 0 and
+/// *pid_out, or an errno value.
+int radio_spawn(const char *file, char *const argv[], int fd3, int err_fd, int new_session, int *pid_out);
 
 /// The process id at the other end of a Unix socket (SO_PEERCRED), or -1.
 int radio_peer_pid(int fd);
