@@ -41,7 +41,7 @@ python3 - "$work/load32.json" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))
 l, s = r["latency_us"], r["service_time_us"]
-print(f"  {r['ok']} ok, {r['errors']} errors of {r['scheduled']} due; achieved {r['achieved_rate']}/s")
+print(f"  {r['ok']} ok, {r['errors']} errors of {r['scheduled']} due; achieved {r['achieved_rate_per_s']}/s")
 print(f"  from due time: p50 {l['p50']} µs  p99 {l['p99']} µs  p99.9 {l['p99.9']} µs  max {l['max']} µs")
 print(f"  service time:  p50 {s['p50']} µs  p99 {s['p99']} µs")
 print(f"  target p99 <= 1000 µs, zero errors: {'met' if l['p99'] <= 1000 and r['errors'] == 0 else 'NOT met'}")
@@ -86,7 +86,7 @@ for line in open(sys.argv[1]):
     dec = json.JSONDecoder()
     bench, end = dec.raw_decode(rest)
     load, _ = dec.raw_decode(rest[end:].lstrip())
-    rows.setdefault(int(rnd), {})[order] = (bench["commands"]["set-power"]["p50_us"], load["latency_us"]["p50"],
+    rows.setdefault(int(rnd), {})[order] = (bench["commands"]["set-power"]["latency_us"]["p50"], load["latency_us"]["p50"],
                                            load["service_time_us"]["p50"], load["errors"])
 ratios = {k: [] for k in ("tcp", "unix", "tcp-load", "unix-load")}
 print("  round   bench p50 (µs): direct   tcp    unix  |  load 1000/s p50 from due (µs): direct   tcp    unix   errors")

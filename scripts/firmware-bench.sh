@@ -32,17 +32,17 @@ python3 - "${results[@]}" <<'PY'
 import json, statistics, sys
 runs = [json.loads(a) for a in sys.argv[1:]]
 floor, sim, fw = runs[0::3], runs[1::3], runs[2::3]
-def p(run, cmd, key): return run["commands"][cmd][key]
+def p(run, cmd, key): return run["commands"][cmd]["latency_us"][key]
 print("round  floor p50   radio-sim SetPower p50   firmware SetPower p50   firmware SetChannel p50  (µs)")
 for i, (a, b, c) in enumerate(zip(floor, sim, fw), 1):
-    print(f"{i:5}  {a['p50_us']:9.1f}   {p(b,'set-power','p50_us'):22.1f}   {p(c,'set-power','p50_us'):21.1f}   {p(c,'set-channel','p50_us'):23.1f}")
+    print(f"{i:5}  {a['p50_us']:9.1f}   {p(b,'set-power','p50'):22.1f}   {p(c,'set-power','p50'):21.1f}   {p(c,'set-channel','p50'):23.1f}")
 med = statistics.median
 print()
 print(f"median over {len(fw)} rounds of {fw[0]['count']} round trips each (µs):")
 print(f"  C pty floor (SetPower-sized)      p50 {med(a['p50_us'] for a in floor):7.1f}")
 for name, group in (("radio-sim pty", sim), ("firmware in QEMU", fw)):
     for cmd in ("set-power", "set-channel"):
-        print(f"  {name + ' ' + cmd:34} p50 {med(p(r,cmd,'p50_us') for r in group):7.1f}   p99 {med(p(r,cmd,'p99_us') for r in group):7.1f}")
-ratios = [p(c,'set-power','p50_us') / p(b,'set-power','p50_us') for b, c in zip(sim, fw)]
+        print(f"  {name + ' ' + cmd:34} p50 {med(p(r,cmd,'p50') for r in group):7.1f}   p99 {med(p(r,cmd,'p99') for r in group):7.1f}")
+ratios = [p(c,'set-power','p50') / p(b,'set-power','p50') for b, c in zip(sim, fw)]
 print(f"  firmware / radio-sim SetPower p50: median ratio {med(ratios):.2f} (rounds {min(ratios):.2f}-{max(ratios):.2f})")
 PY

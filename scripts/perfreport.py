@@ -598,7 +598,8 @@ def cmd_hil(bench_json, out_dir):
              "| command | p50 | p90 | p99 | max | errors | wire floor |", "|---|---|---|---|---|---|---|"]
     for name, c in sorted(data["commands"].items()):
         floor = c.get("wire_floor_us")
-        lines.append(f"| {name} | {c['p50_us']} µs | {c['p90_us']} µs | {c['p99_us']} µs | {c['max_us']} µs "
+        lat = c.get("latency_us", {})
+        lines.append(f"| {name} | {lat.get('p50', '–')} µs | {lat.get('p90', '–')} µs | {lat.get('p99', '–')} µs | {lat.get('max', '–')} µs "
                      f"| {c['errors']} | {'–' if floor is None else f'{floor} µs'} |")
     (out / f"hil-{stamp}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))

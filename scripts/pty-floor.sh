@@ -39,7 +39,7 @@ import json, statistics, sys
 runs = [json.loads(a) for a in sys.argv[1:]]
 ratios = []
 for i in range(0, len(runs), 2):
-    f, d = runs[i]["p50_us"], runs[i + 1]["commands"]["set-power"]["p50_us"]
+    f, d = runs[i]["p50_us"], runs[i + 1]["commands"]["set-power"]["latency_us"]["p50"]
     ratios.append(d / f)
     print(f"pair {i // 2 + 1}: floor p50 {f:.1f} µs, radio-cli -> radio-sim (SetPower) p50 {d:.1f} µs, ratio {d / f:.2f}x")
 q = statistics.quantiles(ratios, n=4) if len(ratios) >= 4 else [min(ratios), 0, max(ratios)]

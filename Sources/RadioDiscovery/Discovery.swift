@@ -98,7 +98,7 @@ public struct AttachedPort: Hashable, Sendable, Codable {
 
     enum CodingKeys: String, CodingKey {
         case devnode, links, stableLink = "stable_link", syspath, bus, vendorID = "vendor_id", productID = "product_id"
-        case serialNumber = "serial", manufacturer, product, driver
+        case serialNumber = "usb_serial", manufacturer, product, driver
         case latencyTimerMillis = "latency_timer_ms", tagged, knownRadio = "known_radio"
     }
 

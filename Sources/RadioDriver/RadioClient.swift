@@ -63,6 +63,8 @@ public final class RadioClient: Sendable {
     }
 
     public let portName: String
+    /// The tty the radio is on now, where the port is one (`RadioTransport.device`).
+    public var device: String? { core.transport.device }
     public let options: Options
     private let core: Core
 

@@ -56,6 +56,9 @@ public final class ReconnectingTransport: RadioTransport {
         state = Locked(State(current: try open(.now + timeout)))
     }
 
+    /// The device of the port open now (nil while it is away).
+    public var device: String? { state.withLock { $0.current?.device } }
+
     /// How many times the port has been reopened.
     public var reconnectCount: Int { state.withLock { $0.reconnects } }
     /// True while the port is away.

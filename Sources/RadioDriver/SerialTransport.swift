@@ -22,6 +22,8 @@ public struct SerialSettings: Sendable, Hashable {
 /// 8N1 at the chosen rate, and flushes whatever was queued before it.
 public final class SerialTransport: RadioTransport {
     public let name: String
+    /// The tty opened, symlinks followed (/dev/radio/A1B2C3 → /dev/ttyUSB0).
+    public var device: String? { PortUsers.resolved(name) }
     public let port: SerialPort
     private let wake: WakeEvent
     /// Held for a whole frame so frames from concurrent callers never

@@ -23,6 +23,9 @@ public protocol RadioTransport: Sendable {
     func close()
     /// What to call the port in messages: a path or URL.
     var name: String { get }
+    /// The tty the port is on, where it is one: the path opened, or the
+    /// pty behind a simulator. nil for network and in-memory ports.
+    var device: String? { get }
     /// True when `send` returns with the reply already readable (the
     /// in-memory transport), so the caller can finish the round trip itself
     /// without waking the reader thread.
@@ -46,6 +49,7 @@ public protocol RadioTransport: Sendable {
 }
 
 extension RadioTransport {
+    public var device: String? { nil }
     public var answersInline: Bool { false }
     public var reconnects: Bool { false }
     public var expectedSerialNumber: String? { nil }

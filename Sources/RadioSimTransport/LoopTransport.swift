@@ -119,6 +119,7 @@ public final class PtyRadioTransport<Radio: PtyServedRadio>: RadioTransport {
     public let radio: Radio
     private let serial: SerialTransport
     public let name: String
+    public var device: String? { radio.slavePath }
 
     /// Opens the radio's pty; stops the radio if that fails.
     public init(_ radio: Radio, name: String, settings: SerialSettings) throws(RadioError) {

@@ -41,7 +41,7 @@ struct Bench: AsyncParsableCommand {
         let interrupted = Interruption()
         defer { interrupted.cancel() }
         let (port, results) = try await global.withRadio { radio throws(RadioError) in
-            (radio.portName, try await benchmark.run(on: radio, progress: bar.update, stop: interrupted.check))
+            (global.label(radio), try await benchmark.run(on: radio, progress: bar.update, stop: interrupted.check))
         }
         bar.finish()
         if global.json {
@@ -80,24 +80,26 @@ enum BenchOutput {
         micros(nanoseconds(d))
     }
 
-    static func json(_ results: [CommandResult], port: String, count: Int, baud: Int?, interrupted: Int32? = nil) {
+    static func json(_ results: [CommandResult], port: PortLabel, count: Int, baud: Int?, interrupted: Int32? = nil) {
         var commands: [String: BenchJSON.Command] = [:]
         for r in results {
             let h = r.histogram
             commands[r.command.rawValue] = BenchJSON.Command(
                 count: r.count, errors: r.errors,
-                p50_us: micros(h.valueAtPercentile(50)), p90_us: micros(h.valueAtPercentile(90)),
-                p99_us: micros(h.valueAtPercentile(99)), p999_us: micros(h.valueAtPercentile(99.9)),
-                max_us: micros(h.max), min_us: micros(h.min), mean_us: (h.mean / 100).rounded() / 10,
+                latency_us: h.totalCount == 0 ? [:] : [
+                    "min": micros(h.min), "mean": (h.mean / 100).rounded() / 10, "p50": micros(h.valueAtPercentile(50)),
+                    "p90": micros(h.valueAtPercentile(90)), "p99": micros(h.valueAtPercentile(99)),
+                    "p99.9": micros(h.valueAtPercentile(99.9)), "max": micros(h.max),
+                ],
                 throughput_per_s: r.throughput.rounded(), request_bytes: r.requestBytes, reply_bytes: r.replyBytes,
                 wire_floor_us: baud.map { micros(r.wireFloor(baud: $0)) }, last_error: r.lastError?.description)
         }
-        JSON.emit(BenchJSON(port: port, count: count, baud: baud, commands: commands,
+        JSON.emit(BenchJSON(port: port.port, device: port.device, count: count, baud: baud, commands: commands,
                             interrupted: interrupted.map(Interruption.name)))
     }
 
-    static func text(_ results: [CommandResult], port: String, count: Int, baud: Int?) {
-        print("radio-cli bench: \(port), \(count) round trips per command" + (baud.map { ", \($0) baud" } ?? ""))
+    static func text(_ results: [CommandResult], port: PortLabel, count: Int, baud: Int?) {
+        print("radio-cli bench: \(port.text), \(count) round trips per command" + (baud.map { ", \($0) baud" } ?? ""))
         let header = ["command", "count", "errors", "p50", "p90", "p99", "p99.9", "max", "rate/s"]
             + (baud == nil ? [] : ["wire floor"])
         var rows = [header]

@@ -13,7 +13,7 @@ struct Info: AsyncParsableCommand {
 
     func run() async throws {
         let (port, id, statistics) = try await global.withRadio { r throws(RadioError) in
-            (r.portName, try await r.identify(), r.statistics)
+            (global.label(r), try await r.identify(), r.statistics)
         }
         Output.identity(id, port: port, json: global.json, statistics: stats ? statistics : nil)
     }
@@ -25,7 +25,7 @@ struct GetState: AsyncParsableCommand {
     @OptionGroup var global: GlobalOptions
 
     func run() async throws {
-        let (port, state) = try await global.withRadio { r throws(RadioError) in (r.portName, try await r.state()) }
+        let (port, state) = try await global.withRadio { r throws(RadioError) in (global.label(r), try await r.state()) }
         Output.state(state, port: port, json: global.json)
     }
 }
@@ -59,16 +59,16 @@ struct SetPower: AsyncParsableCommand {
     func run() async throws {
         let power = try requested()
         var reported: ClosedSpan<Power>?
-        let (port, applied) = try await global.withRadio { r throws(RadioError) -> (String, Power) in
+        let (port, applied) = try await global.withRadio { r throws(RadioError) -> (PortLabel, Power) in
             let range = try await r.identify().powerRange
             reported = range
             // Refused here, before anything is sent: the radio said its range.
             guard range.contains(power) else { throw .device(.setPower, .outOfRange) }
-            return (r.portName, try await r.setPower(power))
+            return (global.label(r), try await r.setPower(power))
         } outOfRange: {
             reported.map { refusal("power", "\(power)", inside: $0.contains(power), "\($0.lower)", "\($0.upper)") }
         }
-        Output.applied("power", text: applied.description, json: AppliedJSON(port: port, power_dbm: applied.dBm), json: global.json)
+        Output.applied("power", text: applied.description, json: AppliedJSON(port: port.port, device: port.device, power_dbm: applied.dBm), json: global.json)
     }
 }
 
@@ -101,15 +101,15 @@ struct SetChannel: AsyncParsableCommand {
     func run() async throws {
         let channel = try requested()
         var reported: ClosedSpan<UInt16>?
-        let (port, applied) = try await global.withRadio { r throws(RadioError) -> (String, UInt16) in
+        let (port, applied) = try await global.withRadio { r throws(RadioError) -> (PortLabel, UInt16) in
             let range = try await r.identify().channelRange
             reported = range
             guard range.contains(channel) else { throw .device(.setChannel, .outOfRange) }
-            return (r.portName, try await r.setChannel(channel))
+            return (global.label(r), try await r.setChannel(channel))
         } outOfRange: {
             reported.map { refusal("channel", "\(channel)", inside: $0.contains(channel), "\($0.lower)", "\($0.upper)") }
         }
-        Output.applied("channel", text: "\(applied)", json: AppliedJSON(port: port, channel: Int(applied)), json: global.json)
+        Output.applied("channel", text: "\(applied)", json: AppliedJSON(port: port.port, device: port.device, channel: Int(applied)), json: global.json)
     }
 }
 
@@ -133,7 +133,7 @@ struct Ping: AsyncParsableCommand {
         let json = global.json
         let count = count, size = size
         let gap = Duration.milliseconds(Int64((interval * 1000).rounded()))
-        let (port, rtts, lost) = try await global.withRadio { r throws(RadioError) -> (String, [Duration], Int) in
+        let (port, rtts, lost) = try await global.withRadio { r throws(RadioError) -> (PortLabel, [Duration], Int) in
             var rtts: [Duration] = []
             var lost = 0
             for i in 0..<count {
@@ -142,7 +142,7 @@ struct Ping: AsyncParsableCommand {
                 do throws(RadioError) {
                     let rtt = try await r.ping(payload)
                     rtts.append(rtt)
-                    if !json { print("reply from \(r.portName): seq=\(i + 1) time=\(Output.micros(rtt)) us") }
+                    if !json { print("reply from \(r.portName): seq=\(i + 1) time=\(Output.micros(rtt)) µs") }
                 } catch {
                     guard error.isNoAnswer else { throw error }
                     lost += 1
@@ -150,10 +150,10 @@ struct Ping: AsyncParsableCommand {
                 }
                 if i + 1 < count && gap > .zero { try? await Task.sleep(for: gap) }
             }
-            return (r.portName, rtts, lost)
+            return (global.label(r), rtts, lost)
         }
         Output.pings(rtts, lost: lost, port: port, json: json)
-        if rtts.isEmpty { throw Failure("no replies from \(port)", status: 75) }
+        if rtts.isEmpty { throw Failure("no replies from \(port.text)", status: 75) }
     }
 }
 

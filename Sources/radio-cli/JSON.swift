@@ -24,6 +24,7 @@ enum JSON {
 /// `info --json`.
 struct IdentityJSON: Encodable {
     let port: String
+    let device: String?
     let model: String
     let serial_number: String
     let firmware_version: String
@@ -33,8 +34,9 @@ struct IdentityJSON: Encodable {
     /// With `--stats` only.
     let stats: [String: Int]?
 
-    init(_ id: Identity, port: String, stats: [String: Int]?) {
-        self.port = port
+    init(_ id: Identity, port: PortLabel, stats: [String: Int]?) {
+        self.port = port.port
+        device = port.device
         model = id.model
         serial_number = id.serialNumber
         firmware_version = id.firmwareVersion
@@ -48,6 +50,7 @@ struct IdentityJSON: Encodable {
 /// `get-state --json`.
 struct StateJSON: Encodable {
     let port: String
+    let device: String?
     let power_dbm: Double
     let channel: Int
     let mode: String
@@ -59,9 +62,10 @@ struct StateJSON: Encodable {
     let forward_power_dbm: Double
     let reflected_power_dbm: Double
 
-    init(_ s: RadioState, port: String) {
+    init(_ s: RadioState, port: PortLabel) {
         let m = s.measurements
-        self.port = port
+        self.port = port.port
+        device = port.device
         power_dbm = s.power.dBm
         channel = Int(s.channel)
         mode = s.mode == .transmit ? "tx" : "rx"
@@ -78,6 +82,7 @@ struct StateJSON: Encodable {
 /// `set-power --json`, `set-channel --json`: one of the two values.
 struct AppliedJSON: Encodable {
     let port: String
+    let device: String?
     let ok = true
     var power_dbm: Double?
     var channel: Int?
@@ -86,13 +91,12 @@ struct AppliedJSON: Encodable {
 /// `ping --json`.
 struct PingJSON: Encodable {
     let port: String
+    let device: String?
     let sent: Int
     let received: Int
     let lost: Int
-    let min_us: Int
-    let p50_us: Int
-    let avg_us: Int
-    let max_us: Int
+    /// min, p50, mean, max; empty when nothing came back.
+    let rtt_us: [String: Int]
 }
 
 /// `bench --json`.
@@ -100,8 +104,8 @@ struct BenchJSON: Encodable {
     struct Command: Encodable {
         let count: Int
         let errors: Int
-        let p50_us: Double, p90_us: Double, p99_us: Double, p999_us: Double
-        let max_us: Double, min_us: Double, mean_us: Double
+        /// min, mean, p50, p90, p99, p99.9, max; empty with no round trip.
+        let latency_us: [String: Double]
         let throughput_per_s: Double
         let request_bytes: Int
         let reply_bytes: Int
@@ -109,6 +113,7 @@ struct BenchJSON: Encodable {
         let last_error: String?
     }
     let port: String
+    let device: String?
     let count: Int
     /// null when the port is not a serial line.
     let baud: Int?
@@ -116,10 +121,11 @@ struct BenchJSON: Encodable {
     /// The signal that cut the run short ("SIGINT"); absent when it ran to the end.
     var interrupted: String? = nil
 
-    enum CodingKeys: String, CodingKey { case port, count, baud, commands, interrupted }
+    enum CodingKeys: String, CodingKey { case port, device, count, baud, commands, interrupted }
     func encode(to encoder: any Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encode(port, forKey: .port)
+        try c.encodeIfPresent(device, forKey: .device)
         try c.encode(count, forKey: .count)
         try c.encode(baud, forKey: .baud)  // null, not absent
         try c.encode(commands, forKey: .commands)
@@ -130,8 +136,9 @@ struct BenchJSON: Encodable {
 /// `load --json`.
 struct LoadJSON: Encodable {
     let port: String
+    let device: String?
     let clients: Int
-    let rate: Double
+    let rate_per_s: Double
     let command: String
     let duration_s: Double
     let scheduled: Int
@@ -141,7 +148,7 @@ struct LoadJSON: Encodable {
     let ok: Int
     let errors: Int
     let error_kinds: [String: Int]
-    let achieved_rate: Double
+    let achieved_rate_per_s: Double
     let elapsed_s: Double
     /// Percentiles by name (p50 ... p99.99, min, max, mean); empty with no samples.
     let latency_us: [String: Double]
@@ -220,11 +227,11 @@ struct HolderJSON: Encodable {
 struct ProbeJSON: Encodable {
     let result: String
     var model: String?
-    var serial: String?
-    var firmware: String?
+    var serial_number: String?
+    var firmware_version: String?
     var protocol_version: Int?
     var elapsed_ms: Double?
-    var bytes_received: Int?
+    var received_bytes: Int?
     var reason: String?
 
     init(_ r: ProbeResult) {
@@ -232,15 +239,15 @@ struct ProbeJSON: Encodable {
         switch r {
         case .radio(let id, let elapsed):
             model = id.model
-            serial = id.serialNumber
-            firmware = id.firmwareVersion
+            serial_number = id.serialNumber
+            firmware_version = id.firmwareVersion
             protocol_version = Int(id.protocolVersion)
             elapsed_ms = (elapsed.inSeconds * 1_000_000).rounded() / 1000
         case .silent:
-            bytes_received = 0
+            received_bytes = 0
             reason = r.description
         case .notARadio(let bytes, _):
-            bytes_received = bytes
+            received_bytes = bytes
             reason = r.description
         case .skipped, .failed:
             reason = r.description
@@ -282,7 +289,13 @@ struct ListEventJSON: Encodable {
         try c.encodeIfPresent(entry, forKey: Key(stringValue: key))
         if let devnode {
             try c.encode(devnode, forKey: Key(stringValue: "devnode"))
-            try c.encode(serial, forKey: Key(stringValue: "serial"))  // null when unknown
+            try c.encode(serial, forKey: Key(stringValue: "usb_serial"))  // null when unknown
         }
     }
+}
+
+/// `serve --json`: one line per listener (and the metrics endpoint) when ready.
+struct ListeningJSON: Encodable {
+    let event: String
+    let url: String
 }

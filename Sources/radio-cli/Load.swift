@@ -94,7 +94,7 @@ struct Load: AsyncParsableCommand {
             FileHandle.standardError.write(Data((live ? "\r\u{1B}[K" + line : line + "\n").utf8))
         }, stop: interrupted.check)
         if live { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
-        let port = radios[0].portName
+        let port = global.label(radios[0])
         if global.json {
             LoadOutput.json(report, port: port, interrupted: interrupted.signal)
         } else {
@@ -122,21 +122,21 @@ enum LoadOutput {
         return o
     }
 
-    static func json(_ r: LoadReport, port: String, interrupted: Int32? = nil) {
+    static func json(_ r: LoadReport, port: PortLabel, interrupted: Int32? = nil) {
         let t = r.tally
         JSON.emit(LoadJSON(
-            port: port, clients: r.plan.workers, rate: r.plan.rate, command: r.plan.command.rawValue,
+            port: port.port, device: port.device, clients: r.plan.workers, rate_per_s: r.plan.rate, command: r.plan.command.rawValue,
             duration_s: Double(r.plan.duration / .milliseconds(1)) / 1000,
             scheduled: r.plan.scheduled, sent: t.sent, not_sent: t.notSent, ok: t.ok, errors: t.errorCount,
-            error_kinds: t.errors, achieved_rate: (r.achievedRate * 10).rounded() / 10,
-            elapsed_s: Double(r.elapsed / .milliseconds(1)) / 1000,
+            error_kinds: t.errors, achieved_rate_per_s: (r.achievedRate * 10).rounded() / 10,
+            elapsed_s: (Double(r.elapsed / .microseconds(1)) / 1000).rounded() / 1000,
             latency_us: summary(t.latency), service_time_us: summary(t.serviceTime),
             max_start_lag_us: BenchOutput.micros(t.maxStartLag), interrupted: interrupted.map(Interruption.name)))
     }
 
-    static func text(_ r: LoadReport, port: String) {
+    static func text(_ r: LoadReport, port: PortLabel) {
         let t = r.tally
-        print("radio-cli load: \(port), \(r.plan.workers) clients, \(formatRate(r.plan.rate))/s of \(r.plan.command.rawValue) "
+        print("radio-cli load: \(port.text), \(r.plan.workers) clients, \(formatRate(r.plan.rate))/s of \(r.plan.command.rawValue) "
               + "for \(Double(r.plan.duration / .milliseconds(1)) / 1000) s")
         print("requests: \(t.sent) sent of \(r.plan.scheduled) due"
               + (t.notSent > 0 ? " (\(t.notSent) not sent: the duration ended with the callers behind)" : "")

@@ -2,9 +2,19 @@ import Foundation
 import RadioDriver
 import RadioProtocol
 
+/// A port as the commands report it: `text` for people (the transport's
+/// name, "sim (/dev/pts/3)"); `port` (the string given, "sim") and
+/// `device` (the tty behind it, if any and if different) for JSON, one
+/// fact per key.
+struct PortLabel: Sendable {
+    let text: String
+    let port: String
+    let device: String?
+}
+
 /// Everything the CLI prints on stdout: text for a person, or one JSON object.
 enum Output {
-    static func identity(_ id: Identity, port: String, json: Bool, statistics: RadioClient.Statistics? = nil) {
+    static func identity(_ id: Identity, port: PortLabel, json: Bool, statistics: RadioClient.Statistics? = nil) {
         let counters = statistics.map(Output.counters) ?? []
         if json {
             JSON.emit(IdentityJSON(id, port: port, stats: statistics.map { _ in
@@ -13,7 +23,7 @@ enum Output {
             return
         }
         table([
-            ("Port", port),
+            ("Port", port.text),
             ("Model", id.model),
             ("Serial number", id.serialNumber),
             ("Firmware", id.firmwareVersion),
@@ -40,14 +50,14 @@ enum Output {
         ]
     }
 
-    static func state(_ s: RadioState, port: String, json: Bool) {
+    static func state(_ s: RadioState, port: PortLabel, json: Bool) {
         let m = s.measurements
         if json {
             JSON.emit(StateJSON(s, port: port))
             return
         }
         table([
-            ("Port", port),
+            ("Port", port.text),
             ("Power", s.power.description),
             ("Channel", "\(s.channel)"),
             ("Mode", s.mode == .transmit ? "tx" : "rx"),
@@ -69,18 +79,18 @@ enum Output {
         }
     }
 
-    static func pings(_ rtts: [Duration], lost: Int, port: String, json: Bool) {
+    static func pings(_ rtts: [Duration], lost: Int, port: PortLabel, json: Bool) {
         let us = rtts.map(micros).sorted()
         let sent = rtts.count + lost
         let minimum = us.first ?? 0, maximum = us.last ?? 0
         let median = us.isEmpty ? 0 : us[(us.count - 1) / 2]
         let average = us.isEmpty ? 0 : us.reduce(0, +) / us.count
         if json {
-            JSON.emit(PingJSON(port: port, sent: sent, received: rtts.count, lost: lost,
-                               min_us: minimum, p50_us: median, avg_us: average, max_us: maximum))
+            JSON.emit(PingJSON(port: port.port, device: port.device, sent: sent, received: rtts.count, lost: lost,
+                               rtt_us: rtts.isEmpty ? [:] : ["min": minimum, "p50": median, "mean": average, "max": maximum]))
             return
         }
-        print("\(sent) sent, \(rtts.count) received, \(lost) lost; rtt min/p50/avg/max = \(minimum)/\(median)/\(average)/\(maximum) us")
+        print("\(sent) sent, \(rtts.count) received, \(lost) lost; rtt min/p50/mean/max = \(minimum)/\(median)/\(average)/\(maximum) µs")
     }
 
     static func micros(_ d: Duration) -> Int {

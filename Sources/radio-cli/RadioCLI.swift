@@ -99,6 +99,14 @@ struct GlobalOptions: ParsableArguments {
         port?.text ?? ProcessInfo.processInfo.environment["RADIO_PORT"].flatMap { $0.isEmpty ? nil : $0 } ?? "user-sim"
     }
 
+    /// How the commands name the radio's port: the transport's name in
+    /// text; in JSON, the port string as given and the tty behind it.
+    func label(_ radio: RadioClient) -> PortLabel {
+        let port = ShellSession.port ?? resolvedPort
+        let device = radio.device
+        return PortLabel(text: radio.portName, port: port, device: device == port ? nil : device)
+    }
+
     var settings: SerialSettings { SerialSettings(baud: baud, hardwareFlowControl: rtscts) }
     var deadline: Duration { .milliseconds(Int64((timeout * 1000).rounded())) }
     var clientOptions: RadioClient.Options {

@@ -30,7 +30,7 @@ struct Serve: ParsableCommand {
             loopback lets every local user drive the radio, so it is opt-in. Only loopback \
             addresses are accepted unless --allow-remote is given: the protocol has no \
             authentication. One line per listener goes to stdout when it is ready \
-            ("listening on tcp://127.0.0.1:7362"); connections and link events are logged to \
+            ("listening on tcp://127.0.0.1:7362"; with --json, {"event":"listening","url":...}); connections and link events are logged to \
             stderr. SIGUSR1 logs the counters so far (key=value); SIGTERM or Ctrl-C stops it \
             cleanly (exit 0) and logs them. A port that does not reconnect (?reconnect=off) \
             going away ends it with exit 69.
@@ -157,7 +157,10 @@ struct Serve: ParsableCommand {
         logger.notice("serving \(transport.name)")
         // Unbuffered, so a script waiting for these lines sees them now;
         // the log says the same, for a service manager that keeps only stderr.
-        let ready = daemon.urls.map { "listening on \($0)" } + (metricsServer.map { ["metrics on \($0.url)"] } ?? [])
+        let ready = global.json
+            ? daemon.urls.map { JSON.line(ListeningJSON(event: "listening", url: "\($0)")) }
+                + (metricsServer.map { [JSON.line(ListeningJSON(event: "metrics", url: $0.url))] } ?? [])
+            : daemon.urls.map { "listening on \($0)" } + (metricsServer.map { ["metrics on \($0.url)"] } ?? [])
         FileHandle.standardOutput.write(Data(ready.map { $0 + "\n" }.joined().utf8))
         for line in ready { logger.notice("\(line)") }
         let failure = daemon.run()

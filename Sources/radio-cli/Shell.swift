@@ -8,6 +8,8 @@ import RadioProtocol
 /// that `GlobalOptions.withRadio` uses it instead of opening the port).
 enum ShellSession {
     @TaskLocal static var client: RadioClient?
+    /// The shell's port string, for the `port` its commands report.
+    @TaskLocal static var port: String?
 }
 
 struct Shell: AsyncParsableCommand {
@@ -121,7 +123,9 @@ struct Shell: AsyncParsableCommand {
                 print(RadioCLI.helpMessage(for: type(of: parsed)))
                 return nil
             }
-            try await ShellSession.$client.withValue(client) { try await command.run() }
+            try await ShellSession.$client.withValue(client) {
+                try await ShellSession.$port.withValue(global.resolvedPort) { try await command.run() }
+            }
             return nil
         } catch let failure as Failure {
             return report(failure.description, status: failure.status)

@@ -352,8 +352,9 @@ struct BenchEndToEndTests {
         #expect(Set(commands.keys) == ["set-power", "set-channel"])
         for (name, c) in commands {
             #expect(c["errors"] as? Int == 0, "\(name)")
-            let p50 = try #require(c["p50_us"] as? Double), p90 = try #require(c["p90_us"] as? Double)
-            let p99 = try #require(c["p99_us"] as? Double), max = try #require(c["max_us"] as? Double)
+            let latency = try #require(c["latency_us"] as? [String: Double], "\(name)")
+            let p50 = try #require(latency["p50"]), p90 = try #require(latency["p90"])
+            let p99 = try #require(latency["p99"]), max = try #require(latency["max"])
             #expect(0 < p50 && p50 <= p90 && p90 <= p99 && p99 <= max, "\(name): percentiles in order")
             #expect(c["wire_floor_us"] is Double)
         }
@@ -370,7 +371,7 @@ struct BenchEndToEndTests {
         let c = try #require((object["commands"] as? [String: [String: Any]])?["set-power"])
         let floor = try #require(c["wire_floor_us"] as? Double)
         #expect((21_800...21_900).contains(floor))
-        let fastest = try #require(c["min_us"] as? Double)
+        let fastest = try #require((c["latency_us"] as? [String: Double])?["min"])
         #expect(fastest >= floor, "the emulated line paced the bytes")
         #expect(sim.stop() == 0)
     }

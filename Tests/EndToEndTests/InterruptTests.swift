@@ -20,7 +20,7 @@ struct InterruptTests {
         let setPower = try #require((report["commands"] as? [String: Any])?["set-power"] as? [String: Any], "\(line)")
         let count = try #require(setPower["count"] as? Int)
         #expect(count > 0 && count < 10_000_000, "\(line)")
-        #expect((setPower["p50_us"] as? Double ?? 0) > 0)
+        #expect(((setPower["latency_us"] as? [String: Double])?["p50"] ?? 0) > 0, "\(line)")
         #expect(sim.stop() == 0)
     }
 

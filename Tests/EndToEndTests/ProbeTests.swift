@@ -45,20 +45,20 @@ struct ProbeTests {
 
         let radio = try #require(ports[0]["probe"] as? [String: Any])
         #expect(radio["result"] as? String == "radio")
-        #expect(radio["serial"] as? String == "PROBE-1")
+        #expect(radio["serial_number"] as? String == "PROBE-1")
         #expect(radio["model"] as? String == "RS-100 Simulated Radio")
-        #expect(radio["firmware"] as? String == "1.0.0-sim")
+        #expect(radio["firmware_version"] as? String == "1.0.0-sim")
         #expect(radio["protocol_version"] as? Int == 1)
         #expect((radio["elapsed_ms"] as? Double).map { $0 > 0 } == true)
 
         let quiet = try #require(ports[1]["probe"] as? [String: Any])
         #expect(quiet["result"] as? String == "silent")
-        #expect(quiet["bytes_received"] as? Int == 0)
+        #expect(quiet["received_bytes"] as? Int == 0)
         #expect((quiet["reason"] as? String)?.contains("no answer within 100 ms") == true)
 
         let junk = try #require(ports[2]["probe"] as? [String: Any])
         #expect(junk["result"] as? String == "not_a_radio")
-        #expect((junk["bytes_received"] as? Int).map { $0 > 0 } == true)
+        #expect((junk["received_bytes"] as? Int).map { $0 > 0 } == true)
 
         // The silent line got one Identify (a delimiter and a 8-byte frame), nothing more.
         #expect(pending(silent) == 9)
