@@ -285,7 +285,7 @@ bench-hil: deps
 	$(SWIFT) build -c release --product radio-cli
 	@mkdir -p performance-reports
 	"$$($(SWIFT) build -c release --show-bin-path)/radio-cli" bench --port "$(PORT)" --baud $(BAUD) --count $(COUNT) \
-	  --commands set-power,set-channel,get-state --json > .build/hil.json
+	  --command set-power,set-channel,get-state --json > .build/hil.json
 	python3 scripts/perfreport.py hil .build/hil.json performance-reports
 
 # libFuzzer on the frame decoder and message parser (fuzz-codec) and on the C

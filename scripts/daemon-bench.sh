@@ -72,7 +72,7 @@ for round in $(seq "$rounds"); do
             tcp) start_daemon "$link"; port=$url ;;
             unix) start_daemon_unix; port=$url ;;
         esac
-        b=$("$bin/radio-cli" bench --port "$port" --count 3000 --commands set-power --json)
+        b=$("$bin/radio-cli" bench --port "$port" --count 3000 --command set-power --json)
         l=$("$bin/radio-cli" load --port "$port" --clients 1 --rate 1000 --duration "$seconds" --command set-power --quiet --json)
         [ "$order" != direct ] && stop_daemon
         echo "$round $order $b $l" >>"$work/rows"

@@ -25,8 +25,8 @@ for _ in $(seq 100); do [ -e "$simlink" ] && [ -e "$fwlink" ] && break; sleep 0.
 results=()
 for _ in $(seq "$rounds"); do
   results+=("$(bench/ptyfloor/ptyfloor "$count" 10 11)")
-  results+=("$("$bin/radio-cli" bench --port "$simlink" --count "$count" --commands set-power,set-channel --json)")
-  results+=("$("$bin/radio-cli" bench --port "$fwlink" --count "$count" --commands set-power,set-channel --json)")
+  results+=("$("$bin/radio-cli" bench --port "$simlink" --count "$count" --command set-power,set-channel --json)")
+  results+=("$("$bin/radio-cli" bench --port "$fwlink" --count "$count" --command set-power,set-channel --json)")
 done
 python3 - "${results[@]}" <<'PY'
 import json, statistics, sys

@@ -31,7 +31,7 @@ for _ in $(seq 50); do [ -e "$link" ] && break; sleep 0.1; done
 results=()
 for i in $(seq "$pairs"); do
   floor=$($pin bench/ptyfloor/ptyfloor "$count" 10 11)
-  driver=$($pin "${RADIO_CLI:-$bin/radio-cli}" bench --port "$link" --count "$count" --commands set-power --json)
+  driver=$($pin "${RADIO_CLI:-$bin/radio-cli}" bench --port "$link" --count "$count" --command set-power --json)
   results+=("$floor" "$driver")
 done
 python3 - "${results[@]}" <<'PY'

@@ -36,15 +36,15 @@ start_sim() {  # start_sim LINK [wrapper...]
   sim=$!
   for _ in $(seq 100); do [ -e "$link" ] && return; sleep 0.1; done
 }
-bench() { "$work/radio-cli" bench --port "$1" --count "$2" --warmup 0 --commands set-power >/dev/null; }
+bench() { "$work/radio-cli" bench --port "$1" --count "$2" --warmup 0 --command set-power >/dev/null; }
 
-a=$(cg loop1 "$work/radio-cli" bench --port 'loop://?telemetry-hz=0' --count 1000 --warmup 0 --commands set-power)
-b=$(cg loop3 "$work/radio-cli" bench --port 'loop://?telemetry-hz=0' --count 3000 --warmup 0 --commands set-power)
+a=$(cg loop1 "$work/radio-cli" bench --port 'loop://?telemetry-hz=0' --count 1000 --warmup 0 --command set-power)
+b=$(cg loop3 "$work/radio-cli" bench --port 'loop://?telemetry-hz=0' --count 3000 --warmup 0 --command set-power)
 echo "loop:// instructions per round trip (client + simulator): $(per "$a" "$b")"
 
 for n in 1000 3000; do
   link="$work/pty-$n"; start_sim "$link"
-  eval "c$n=\$(cg cli$n \"$work/radio-cli\" bench --port \"$link\" --count $n --warmup 0 --commands set-power)"
+  eval "c$n=\$(cg cli$n \"$work/radio-cli\" bench --port \"$link\" --count $n --warmup 0 --command set-power)"
   kill -TERM $sim; wait $sim 2>/dev/null || true
   link="$work/sim-$n"
   LD_PRELOAD="$work/shim.so" valgrind --tool=callgrind --callgrind-out-file="$work/sim$n.cg" "$work/radio-sim" \
@@ -60,7 +60,7 @@ echo "radio-sim instructions per request: $(per "$s1000" "$s3000")"
 
 for n in 1000 3000; do
   link="$work/st-$n"; start_sim "$link"
-  strace -f -c -o "$work/cli$n.strace" "$work/radio-cli" bench --port "$link" --count $n --warmup 0 --commands set-power >/dev/null
+  strace -f -c -o "$work/cli$n.strace" "$work/radio-cli" bench --port "$link" --count $n --warmup 0 --command set-power >/dev/null
   strace -f -c -o "$work/sim$n.strace" -p $sim 2>/dev/null & st=$!
   sleep 0.5; bench "$link" $n; kill -INT $st; wait $st 2>/dev/null || true
   kill -TERM $sim; wait $sim 2>/dev/null || true

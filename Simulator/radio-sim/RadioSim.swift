@@ -31,6 +31,15 @@ struct RadioSim: ParsableCommand {
             plugging in boots it again. The firmware's identity, rate and sensors are its own, \
             so the simulator's options (--telemetry-hz, --seed, --serial-number, --baud, \
             --fault) do not apply to it.
+
+            --user runs this user's simulator, the one radio-cli uses when no port is \
+            given: radio-cli starts it on first use; --stop stops it.
+
+            Exit status (sysexits): 0 ok (also after SIGINT or SIGTERM), 64 usage, 65 the \
+            firmware image is not an ELF image or does not answer, 66 no such image, 69 no \
+            QEMU, 71 system error (no pty), 73 cannot create the link or the --user files, \
+            75 --stop: the simulator did not stop within 5 s, 77 --stop: not allowed to \
+            signal it.
             """,
         version: BuildInfo.versionLine("radio-sim", protocolVersion: Frame.protocolVersion))
 
@@ -225,12 +234,11 @@ struct RadioSim: ParsableCommand {
             }
         }
         if let link {
-            try? FileManager.default.removeItem(atPath: link)
-            do {
-                try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: simulator.slavePath)
-            } catch {
+            unlink(link)
+            if symlink(simulator.slavePath, link) != 0 {
+                let why = String(cString: strerror(errno))
                 simulator.stop()
-                fail("cannot create link \(link): \(error.localizedDescription)", status: 73)  // EX_CANTCREAT
+                fail("cannot create link \(link): \(why)", status: 73)  // EX_CANTCREAT
             }
         }
         // Written straight to the descriptor: a parent reading a pipe must get
@@ -240,6 +248,26 @@ struct RadioSim: ParsableCommand {
     }
 
     static let defaultIdleExit = 1800.0
+
+    /// Errors as radio-cli gives them: one line, "radio-sim: " and what is
+    /// wrong, then where the help is; the status from the table in --help.
+    static func main() {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch let code as ExitCode {
+            Foundation.exit(code.rawValue)
+        } catch {
+            let code = exitCode(for: error)
+            if code == .success {
+                print(fullMessage(for: error))  // --help, --version
+                Foundation.exit(0)
+            }
+            let message = self.message(for: error).split(separator: "\n").first.map(String.init) ?? "invalid input"
+            FileHandle.standardError.write(Data("radio-sim: \(message) (see 'radio-sim --help')\n".utf8))
+            Foundation.exit(code == .validationFailure ? 64 : code.rawValue)
+        }
+    }
 
     /// `--user`: takes this user's simulator lock (held until exit), or, when
     /// one already runs, says so and exits 0; then writes the pid file.

@@ -23,7 +23,7 @@ extension Reply: CustomStringConvertible {
         case .power(let p): "Power \(p)"
         case .channel(let c): "Channel \(c)"
         case .state(let s):
-            "State power=\(s.power) channel=\(s.channel) mode=\(s.mode) telemetry=\(s.telemetryRate) Hz \(s.measurements)"
+            "State power=\(s.power) channel=\(s.channel) mode=\(s.mode == .transmit ? "tx" : "rx") telemetry=\(s.telemetryRate) Hz \(s.measurements)"
         case .pong(let b): "Pong \(b.count) bytes"
         case .telemetryRate(let hz): "TelemetryRate \(hz) Hz"
         }
@@ -42,7 +42,7 @@ extension Response: CustomStringConvertible {
 extension Measurements: CustomStringConvertible {
     public var description: String {
         "rssi=\(formatTenths(Int(rssiDeciDBm))) dBm snr=\(formatTenths(Int(snrDeciDB))) dB "
-            + "temp=\(formatTenths(Int(temperatureDeciC))) C supply=\(supplyMillivolts) mV "
+            + "temp=\(formatTenths(Int(temperatureDeciC))) °C supply=\(supplyMillivolts / 1000).\(String(1000 + supplyMillivolts % 1000).dropFirst()) V "
             + "fwd=\(formatTenths(Int(forwardDeciDBm))) dBm refl=\(formatTenths(Int(reflectedDeciDBm))) dBm"
     }
 }

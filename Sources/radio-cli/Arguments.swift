@@ -8,7 +8,7 @@ import RadioDriver
 // values, not strings.
 
 /// A comma-separated list of names from a fixed set: `--fields rssi,snr`,
-/// `--commands set-power,get-state`.
+/// `--command set-power,get-state`.
 struct NameList<Name: RawRepresentable & CaseIterable & Sendable>: Sendable where Name.RawValue == String {
     let names: [Name]
 

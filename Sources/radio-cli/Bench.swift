@@ -15,7 +15,8 @@ struct Bench: AsyncParsableCommand {
             unmeasured ones. For a serial line it also prints the wire-time floor: the bytes \
             of a request and its reply at 10 bits per byte at --baud, which no link at that \
             rate can beat. A pty does not pace bytes; `radio-sim --baud N` emulates a line.
-            """)
+            """ + examples(
+            ["radio-cli bench --count 2000", "radio-cli bench --command set-power --port /dev/ttyUSB0", "radio-cli bench --json | jq '.commands[\"set-power\"].latency_us.p50'"]))
     @OptionGroup var global: GlobalOptions
 
     @Option(name: .shortAndLong, help: "Round trips per command.")
@@ -24,7 +25,9 @@ struct Bench: AsyncParsableCommand {
     @Option(help: "Unmeasured round trips per command first.")
     var warmup: Int = 50
 
-    @Option(help: "Commands to time, comma-separated: \(NameList<BenchCommand>.known).",
+    // --command, as in `load`; --commands, its first name, still works.
+    @Option(name: [.customLong("command"), .customLong("commands")],
+            help: "Commands to time, comma-separated: \(NameList<BenchCommand>.known).",
             transform: NameList<BenchCommand>.parser("command"))
     var commands = NameList<BenchCommand>(names: [.setPower, .setChannel])
 

@@ -5,7 +5,9 @@ import RadioProtocol
 
 struct Info: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "info", abstract: "Identify the radio: model, serial, firmware and ranges.")
+        commandName: "info", abstract: "Identify the radio: model, serial, firmware and ranges.",
+        discussion: "Asks the radio for its Identify: what it is and the ranges it accepts."
+            + examples(["radio-cli info", "radio-cli info --stats --port /dev/ttyUSB0", "radio-cli info --json | jq -r .serial_number"]))
     @OptionGroup var global: GlobalOptions
 
     @Flag(name: .long, help: "Also print the link's counters: requests, retries, timeouts, CRC errors, resyncs, ...")
@@ -21,7 +23,9 @@ struct Info: AsyncParsableCommand {
 
 struct GetState: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "get-state", abstract: "Read power, channel, tx/rx and the radio's measurements.")
+        commandName: "get-state", abstract: "Read power, channel, tx/rx and the radio's measurements.",
+        discussion: "Power, channel, mode and telemetry rate as set, and the radio's latest measurements."
+            + examples(["radio-cli get-state", "radio-cli get-state --json | jq .power_dbm", "radio-cli get-state --port tcp://lab-pc:7362"]))
     @OptionGroup var global: GlobalOptions
 
     func run() async throws {
@@ -34,7 +38,10 @@ struct SetPower: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "set-power",
         abstract: "Set transmit power in dBm (0.1 dB steps).",
-        discussion: "The value is checked against the range the radio reports in Identify.")
+        usage: "radio-cli set-power <dbm> [<options>]",
+        discussion: "The value is checked against the range the radio reports in Identify."
+            + examples(["radio-cli set-power 20.5", "radio-cli set-power -3.5 --port /dev/radio/A1B2C3",
+                        "radio-cli set-power 10 --json"]))
     @OptionGroup var global: GlobalOptions
     @Argument(parsing: .allUnrecognized, help: ArgumentHelp("Power in dBm, e.g. 20 or -3.5.", valueName: "dbm"))
     var values: [String] = []
@@ -76,7 +83,9 @@ struct SetChannel: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "set-channel",
         abstract: "Set the channel number.",
-        discussion: "The value is checked against the range the radio reports in Identify.")
+        usage: "radio-cli set-channel <n> [<options>]",
+        discussion: "The value is checked against the range the radio reports in Identify."
+            + examples(["radio-cli set-channel 42", "radio-cli set-channel 7 --port 'udev://?serial=A1B2C3'"]))
     @OptionGroup var global: GlobalOptions
     @Argument(parsing: .allUnrecognized, help: ArgumentHelp("Channel number.", valueName: "n"))
     var values: [String] = []
@@ -115,7 +124,9 @@ struct SetChannel: AsyncParsableCommand {
 
 struct Ping: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "ping", abstract: "Measure round trips to the radio.")
+        commandName: "ping", abstract: "Measure round trips to the radio.",
+        discussion: "Sends Ping with a payload the radio echoes back, and times each round trip."
+            + examples(["radio-cli ping", "radio-cli ping -c 10 --interval 0.1 --size 64", "radio-cli ping --json | jq .rtt_us.p50"]))
     @OptionGroup var global: GlobalOptions
     @Option(name: .shortAndLong, help: "Number of pings.") var count: Int = 4
     @Option(help: "Seconds between pings.") var interval: Double = 0.2
@@ -172,4 +183,9 @@ func isDecimal(_ text: String) -> Bool {
     guard !digits.isEmpty, digits.filter({ $0 == "." }).count <= 1 else { return false }
     digits.removeAll { $0 == "." }
     return !digits.isEmpty && digits.allSatisfy { $0.isASCII && $0.isNumber }
+}
+
+/// The "Examples:" block at the end of a command's --help.
+func examples(_ lines: [String]) -> String {
+    "\n\nExamples:\n" + lines.map { "  " + $0 }.joined(separator: "\n")
 }

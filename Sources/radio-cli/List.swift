@@ -30,7 +30,8 @@ struct List: AsyncParsableCommand {
               radio-cli list --all --probe         ...and which of them answer as radios
               radio-cli list --probe /dev/pts/4    is there a radio on this pty?
               radio-cli list --watch --probe --json
-            """)
+            """ + examples(
+            ["radio-cli list", "radio-cli list --all --probe", "radio-cli list --probe /dev/ttyUSB0", "radio-cli list --watch --json"]))
 
     @Argument(help: ArgumentHelp("Ports (tty paths) to probe instead of the ports udev lists.", valueName: "port"))
     var ports: [String] = []

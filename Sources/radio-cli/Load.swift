@@ -25,7 +25,8 @@ struct Load: AsyncParsableCommand {
 
             Exit status: 0 when the run completed (errors are in the report), 65 if any reply \
             was wrong, 75 if no call succeeded, and the usual codes when the port cannot be opened.
-            """)
+            """ + examples(
+            ["radio-cli load --clients 4 --rate 400 --duration 10", "radio-cli load --port tcp://127.0.0.1:7362 --clients 32 --rate 5000", "radio-cli load --command ping --json | jq .latency_us"]))
     @OptionGroup var global: GlobalOptions
 
     @Option(help: "Concurrent callers (connections on a network or unix port).")

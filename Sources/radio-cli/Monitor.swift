@@ -16,7 +16,8 @@ struct Monitor: AsyncParsableCommand {
             behind gets {"event":"dropped","count":N}, and samples lost on the line \
             {"event":"gap","missed":N}. Stops after --count samples, after --duration \
             seconds, or on Ctrl-C, and prints a summary on stderr.
-            """)
+            """ + examples(
+            ["radio-cli monitor", "radio-cli monitor --count 100 --fields rssi,snr --max-rate 5", "radio-cli monitor --json --telemetry-hz 50 | jq .rssi_dbm"]))
     @OptionGroup var global: GlobalOptions
 
     @Option(name: .shortAndLong, help: "Stop after this many samples.")
@@ -25,20 +26,21 @@ struct Monitor: AsyncParsableCommand {
     @Option(help: "Stop after this many seconds.")
     var duration: Double?
 
-    @Option(help: "Show at most this many samples per second (by the radio's clock).")
+    // Not --rate: in `load` that is requests per second.
+    @Option(name: .customLong("max-rate"), help: "Show at most this many samples per second (by the radio's clock).")
     var rate: Double?
 
     @Option(help: "Fields to show: \(NameList<MonitorField>.known) (default: all).",
             transform: NameList<MonitorField>.parser("field"))
     var fields: NameList<MonitorField>?
 
-    @Option(name: .customLong("telemetry-hz"), help: "First set the radio's telemetry rate (0...5000 frames/s).")
+    @Option(name: .customLong("telemetry-hz"), help: "First set the radio's telemetry rate in frames/s (every radio takes 0...10; the simulator up to 5000).")
     var telemetryHz: UInt16?
 
     func validate() throws {
         if let count, count < 1 { throw ValidationError("--count must be at least 1, got \(count)") }
         if let duration, !(duration.isFinite && duration > 0) { throw ValidationError("--duration must be a positive number of seconds") }
-        if let rate, !(rate.isFinite && rate > 0) { throw ValidationError("--rate must be a positive number of samples per second") }
+        if let rate, !(rate.isFinite && rate > 0) { throw ValidationError("--max-rate must be a positive number of samples per second") }
     }
 
     func run() async throws {
@@ -77,6 +79,11 @@ struct Monitor: AsyncParsableCommand {
             if let gone = radio.disconnection { throw gone }
             summary.elapsed = ContinuousClock.now - summary.start
             return summary
+        } outOfRange: {
+            // Identify gives no telemetry limit: every radio takes 0...10 Hz
+            // (PROTOCOL.md 6.1), and this one refused more.
+            telemetryHz.map { "telemetry rate \($0) Hz is out of range for this radio: every radio takes 0 to 10 Hz, "
+                + "and this one refused \($0) (the simulator takes up to 5000)" }
         }
         FileHandle.standardError.write(Data("monitor: \(summary)\n".utf8))
     }
@@ -212,17 +219,20 @@ struct MonitorPrinter: Sendable {
         write((last.map { "\r\u{1B}[K" + textLine($0) } ?? "") + "\n")
     }
 
+    /// One sample, each value right-aligned in a column of its own, so
+    /// that the columns stay put as the values' widths change.
     func textLine(_ s: TelemetrySample) -> String {
         let m = s.measurements
-        var parts = [WallClock.timeOfDay(), "#\(s.sequence)", "t=\(formatThousandths(Int(s.uptimeMillis))) s"]
+        func right(_ text: String, _ width: Int) -> String { String(repeating: " ", count: max(0, width - text.count)) + text }
+        var parts = [WallClock.timeOfDay(), right("#\(s.sequence)", 6), "t=" + right(formatThousandths(Int(s.uptimeMillis)), 8) + " s"]
         for f in fields {
             switch f {
-            case .rssi: parts.append("rssi \(formatTenths(Int(m.rssiDeciDBm))) dBm")
-            case .snr: parts.append("snr \(formatTenths(Int(m.snrDeciDB))) dB")
-            case .temperature: parts.append("temp \(formatTenths(Int(m.temperatureDeciC))) °C")
-            case .supply: parts.append("supply \(formatThousandths(Int(m.supplyMillivolts))) V")
-            case .forward: parts.append("fwd \(formatTenths(Int(m.forwardDeciDBm))) dBm")
-            case .reflected: parts.append("refl \(formatTenths(Int(m.reflectedDeciDBm))) dBm")
+            case .rssi: parts.append("rssi " + right(formatTenths(Int(m.rssiDeciDBm)), 6) + " dBm")
+            case .snr: parts.append("snr " + right(formatTenths(Int(m.snrDeciDB)), 5) + " dB")
+            case .temperature: parts.append("temp " + right(formatTenths(Int(m.temperatureDeciC)), 5) + " °C")
+            case .supply: parts.append("supply " + right(formatThousandths(Int(m.supplyMillivolts)), 6) + " V")
+            case .forward: parts.append("fwd " + right(formatTenths(Int(m.forwardDeciDBm)), 6) + " dBm")
+            case .reflected: parts.append("refl " + right(formatTenths(Int(m.reflectedDeciDBm)), 6) + " dBm")
             }
         }
         return parts.joined(separator: "  ")

@@ -27,8 +27,10 @@ struct RadioCLI: AsyncParsableCommand {
             Exit status (sysexits): 0 ok, 64 usage, 65 bad data (value out of range, garbage \
             from the port), 69 port unavailable or gone, an incompatible radio, or the radio answered unknown command, \
             unsupported version or hardware fault, 70 internal error, 71 system error, 75 timeout or port \
-            busy (try again), 77 permission denied.
-            """,
+            busy (try again), 77 permission denied, 130 and 143 interrupted (bench, load).
+            """ + examples(["radio-cli set-power 20.5; radio-cli get-state   # this user's simulator",
+                            "radio-cli info --port /dev/ttyUSB0", "radio-cli list --all --probe",
+                            "radio-cli monitor --port tcp://lab-pc:7362", "radio-cli set-power --help"]),
         version: BuildInfo.versionLine("radio-cli", protocolVersion: Frame.protocolVersion),
         subcommands: [Info.self, GetState.self, SetPower.self, SetChannel.self, Ping.self, Monitor.self, Bench.self, Load.self, Serve.self,
                       List.self, Shell.self])
@@ -155,9 +157,21 @@ struct GlobalOptions: ParsableArguments {
         } catch .device(let command, .outOfRange) {
             guard let message = outOfRange?() else { throw Failure(RadioError.device(command, .outOfRange)) }
             throw Failure(message, status: 65)
+        } catch .timeout(let command, let deadline) {
+            throw Failure(RadioError.timeout(command, deadline), hint: silenceHint(client))
         } catch {
             throw Failure(error)
         }
+    }
+
+    /// Why a serial port may stay silent, when not one byte came back: what
+    /// to check at the bench.
+    func silenceHint(_ client: RadioClient) -> String? {
+        let s = client.statistics
+        guard s.responses == 0, s.discardedBytes == 0, s.telemetryFrames == 0,
+              let address = try? address(), address.port.devicePath() != nil else { return nil }
+        return "nothing came back on \(client.portName): is the radio powered, cabled to this port, "
+            + "and at \(address.baud ?? baud) baud (--baud)?"
     }
 }
 
@@ -171,12 +185,18 @@ func warnAboutLatency(_ address: PortAddress) {
 
 /// A failure the CLI reports in one line with a sysexits status.
 struct Failure: Error, CustomStringConvertible {
-    let description: String
+    private(set) var description: String
     let status: Int32
 
     init(_ message: String, status: Int32) {
         description = message
         self.status = status
+    }
+
+    /// The error's line, and a hint after it where there is one.
+    init(_ error: RadioError, hint: String?) {
+        self.init(error)
+        if let hint { description += "; " + hint }
     }
 
     init(_ error: RadioError) {

@@ -41,7 +41,8 @@ struct Serve: ParsableCommand {
             per command, and the daemon's clients (docs/monitoring/README.md). With it the \
             daemon asks the radio GetState itself at start, after an outage and every \
             \(Serve.stateQuerySeconds) s. A scrape is answered on a thread of its own.
-            """)
+            """ + examples(
+            ["radio-cli serve --port /dev/radio/A1B2C3 --listen 127.0.0.1:7362", "radio-cli serve --port /dev/ttyUSB0 --metrics 127.0.0.1:9464", "radio-cli monitor --port tcp://127.0.0.1:7362    # from another tool"]))
 
     @OptionGroup var global: GlobalOptions
 

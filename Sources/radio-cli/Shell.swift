@@ -29,7 +29,8 @@ struct Shell: AsyncParsableCommand {
             status is 0 when every command succeeded, else that of the last that failed.
 
             Example: printf 'set-power 20\\nget-state\\n' | radio-cli shell --json --port /dev/ttyUSB0
-            """)
+            """ + examples(
+            ["printf 'set-power 20\\nget-state\\n' | radio-cli shell --json", "radio-cli shell --port /dev/ttyUSB0 < script.txt", "radio-cli shell                # a prompt on a terminal"]))
 
     @OptionGroup var global: GlobalOptions
 

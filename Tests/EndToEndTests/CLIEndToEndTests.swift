@@ -108,7 +108,7 @@ struct CLIBadInputTests {
         (["info", "--timeout", "0.0001"], "--timeout must be a number of seconds from 0.001 (1 ms)"),
         (["info", "--timeout", "-0"], "--timeout must be a number of seconds from 0.001 (1 ms) to 3600, got -0.0"),
         (["info", "--baud", "-9600"], "--baud must be a positive integer, got -9600"),
-        (["bench", "--commands", ""], "the list of commands is empty"),
+        (["bench", "--command", ""], "the list of commands is empty"),
         (["load", "--duration", "1e-9"], "--duration must be a number of seconds from 0.001 (1 ms)"),
         (["set-channel", ""], "channel must be a whole number"),
         (["set-channel", "99999999999999999999"], "not a valid channel number"),
@@ -126,7 +126,7 @@ struct CLIBadInputTests {
         (["frobnicate"], "frobnicate"),
         (["monitor", "--fields", "rssi,bogus"], "unknown field 'bogus'"),
         (["monitor", "--count", "0"], "--count"),
-        (["monitor", "--rate", "-1"], "--rate"),
+        (["monitor", "--max-rate", "-1"], "--max-rate"),
         (["load", "--rate", "0"], "--rate"),
         (["load", "--rate", "inf"], "--rate"),
         // Its interval (1e19 ns) overflowed an Int64 and crashed the run (SIGILL).
@@ -364,7 +364,7 @@ struct BenchEndToEndTests {
     @Test func anEmulatedLineIsNeverFasterThanItsWireFloor() async throws {
         // At 9600 baud a SetPower and its reply (21 bytes) need 21.9 ms of line time.
         let sim = try SimProcess(["--telemetry-hz", "0", "--baud", "9600"])
-        let result = try await run("radio-cli", ["bench", "--count", "5", "--warmup", "1", "--json", "--commands", "set-power",
+        let result = try await run("radio-cli", ["bench", "--count", "5", "--warmup", "1", "--json", "--command", "set-power",
                                            "--baud", "9600", "--port", sim.path])
         #expect(result.status == 0, "\(result.stderr)")
         let object = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
@@ -377,7 +377,7 @@ struct BenchEndToEndTests {
     }
 
     @Test(arguments: [
-        (["bench", "--commands", "set-power,bogus"], "unknown command 'bogus'"),
+        (["bench", "--command", "set-power,bogus"], "unknown command 'bogus'"),
         (["bench", "--count", "0"], "--count"),
     ])
     func badArguments(_ arguments: [String], _ text: String) async throws {

@@ -9,7 +9,7 @@ struct InterruptTests {
         let sim = try SimProcess()
         // --trace: a line per frame on stderr, to know the run has begun.
         let bench = try LineProcess("radio-cli", ["bench", "--count", "10000000", "--warmup", "0", "--json", "--trace",
-                                                  "--commands", "set-power", "--port", sim.path])
+                                                  "--command", "set-power", "--port", sim.path])
         try await bench.waitUntil("round trips under way") { bench.errorLines.filter { $0.contains("SetPower") }.count >= 20 }
         let (status, stderr) = try await bench.interrupt(SIGINT)
         #expect(status == 130, "\(stderr.suffix(300))")
