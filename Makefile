@@ -14,7 +14,7 @@ BUILD_FLAGS    ?=
 # and the server the metrics tests scrape `serve --metrics` with; chromium
 # (headless) loads the performance dashboard in its test.
 SYSTEM_PACKAGES := libudev-dev pkgconf python3 util-linux udev umockdev libumockdev-dev gir1.2-umockdev-1.0 python3-gi \
-                   ser2net gcc-arm-none-eabi qemu-system-arm prometheus chromium fonts-dejavu-core
+                   ser2net gcc-arm-none-eabi qemu-system-arm prometheus chromium fonts-dejavu-core systemd
 BIN             = $(shell $(SWIFT) build $(BUILD_FLAGS) --show-bin-path)
 SIM_LINK        = .build/radio-sim.pty
 
@@ -152,7 +152,11 @@ install: deps build-info udev-rules-check
 	    chmod 0644 "$$root/share/man/man1/$$(basename "$$m")"; \
 	  done; \
 	done; \
-	echo "installed radio-cli and radio-sim in $$root/bin, their completions and man pages in $$root/share"
+	install -d "$$root/lib/systemd/system"; \
+	sed 's|@BINDIR@|$(PREFIX)/bin|' docs/systemd/radio-serve@.service > "$$root/lib/systemd/system/radio-serve@.service"; \
+	chmod 0644 "$$root/lib/systemd/system/radio-serve@.service"; \
+	echo "installed radio-cli and radio-sim in $$root/bin, their completions and man pages in $$root/share," \
+	  "the systemd unit radio-serve@.service in $$root/lib/systemd/system"
 	@if [ -n "$(DESTDIR)" ]; then \
 	  install -D -m 0644 udev-rules/60-radio.rules "$(DESTDIR)$(UDEV_RULES_DIR)/60-radio.rules"; \
 	  echo "installed $(DESTDIR)$(UDEV_RULES_DIR)/60-radio.rules"; \
@@ -168,6 +172,7 @@ uninstall:
 	  "$$root/share/fish/vendor_completions.d/radio-cli.fish" "$$root/share/fish/vendor_completions.d/radio-sim.fish" \
 	  "$$root"/share/man/man1/radio-cli.1 "$$root"/share/man/man1/radio-cli.*.1 \
 	  "$$root"/share/man/man1/radio-sim.1 "$$root"/share/man/man1/radio-sim.*.1 \
+	  "$$root/lib/systemd/system/radio-serve@.service" \
 	  "$(DESTDIR)$(UDEV_RULES_DIR)/60-radio.rules"
 
 # `make install` into a temporary DESTDIR, every file checked, the

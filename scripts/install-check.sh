@@ -28,6 +28,7 @@ usr/share/fish/vendor_completions.d/radio-cli.fish
 usr/share/fish/vendor_completions.d/radio-sim.fish
 usr/share/man/man1/radio-cli.1
 usr/share/man/man1/radio-sim.1
+usr/lib/systemd/system/radio-serve@.service
 etc/udev/rules.d/60-radio.rules"
 for s in $subcommands; do expected="$expected
 usr/share/man/man1/radio-cli.$s.1"; done
@@ -50,6 +51,16 @@ for t in radio-cli radio-sim; do
 done
 state=$(env -i "$cli" get-state --port 'loop://?telemetry-hz=0' --json) || fail "the installed radio-cli get-state failed"
 echo "$state" | grep -q '"power_dbm"' || fail "get-state printed: $state"
+
+# The systemd unit: what systemd itself says of it, for one radio (its
+# ExecStart pointed at the installed binary, which is not in /usr here).
+unit="$root/lib/systemd/system/radio-serve@.service"
+grep -q '^ExecStart=/usr/bin/radio-cli serve --port /dev/radio/%i ' "$unit" || fail "the unit does not start /usr/bin/radio-cli serve"
+verify=$(mktemp -d /tmp/radio-unit.XXXXXX)
+sed "s|^ExecStart=/usr/bin/|ExecStart=$root/bin/|" "$unit" > "$verify/radio-serve@A1B2C3.service"
+out=$(systemd-analyze verify --man=no "$verify/radio-serve@A1B2C3.service" 2>&1) || { rm -rf "$verify"; fail "systemd-analyze verify: $out"; }
+rm -rf "$verify"
+[ -z "$out" ] || fail "systemd-analyze verify warns: $out"
 
 # Completions: bash completes subcommands and options; zsh and fish
 # scripts are what argument-parser writes for them.
@@ -85,4 +96,4 @@ cmp -s udev-rules/60-radio.rules "$dest/etc/udev/rules.d/60-radio.rules" || fail
 make --no-print-directory uninstall DESTDIR="$dest" PREFIX=/usr >"$log" 2>&1 || { cat "$log" >&2; fail "make uninstall failed"; }
 left=$(cd "$dest" && find . -type f)
 [ -z "$left" ] || fail "make uninstall left: $left"
-echo "install-check: $(echo "$want" | wc -l) files installed and checked ($(echo $subcommands | wc -w) subcommand man pages), binaries run with no toolchain, bash completion works, uninstall leaves nothing"
+echo "install-check: $(echo "$want" | wc -l) files installed and checked ($(echo $subcommands | wc -w) subcommand man pages), binaries run with no toolchain, bash completion works, systemd verifies the unit, uninstall leaves nothing"
