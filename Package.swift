@@ -108,7 +108,7 @@ let package = Package(
         ),
         // The simulator as a port: `sim` (behind a pty, in this process)
         // and `loop://` (through memory).
-        .target(name: "RadioSimTransport", dependencies: ["RadioDriver", "RadioSimulator", "RadioProtocol", "Locking"],
+        .target(name: "RadioSimTransport", dependencies: ["RadioDriver", "RadioSimulator", "RadioProtocol", "RadioIO", "Locking"],
                 swiftSettings: strict),
         // The sharing daemon (`radio-cli serve`): one radio, many clients.
         .target(

@@ -2,7 +2,7 @@
 import Glibc
 #endif
 import CRadioSystem
-import Foundation
+import Dispatch
 import RadioIO
 import RadioProtocol
 import Synchronization
@@ -73,8 +73,8 @@ public final class FirmwareEmulator: Sendable {
     public init(_ configuration: Configuration) throws(FirmwareEmulatorError) {
         self.configuration = configuration
         guard access(configuration.image, R_OK) == 0 else { throw .imageNotFound(configuration.image) }
-        let magic = FileHandle(forReadingAtPath: configuration.image).flatMap { try? $0.read(upToCount: 4) }
-        guard magic == Data([0x7F, 0x45, 0x4C, 0x46]) else {
+        let magic = ProcessTable.readSmallBytes(configuration.image).map { Array($0.prefix(4)) }
+        guard magic == [0x7F, 0x45, 0x4C, 0x46] else {
             throw .notAnELFImage(configuration.image)
         }
         do {

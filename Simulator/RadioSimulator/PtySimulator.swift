@@ -4,7 +4,7 @@ import Glibc
 import Darwin
 #endif
 import CRadioSystem
-import Foundation
+import Dispatch
 import Locking
 import RadioIO
 public import RadioProtocol
@@ -102,13 +102,11 @@ public final class PtySimulator: Sendable {
             throw error
         }
         let master = pty.master, wake = self.wake, control = self.control, finished = self.finished
-        let thread = Thread {
+        startThread(name: "radio-sim") {
             var loop = ServeLoop(configuration: configuration, master: master, wake: wake, control: control)
             loop.run()
             finished.signal()
         }
-        thread.name = "radio-sim"
-        thread.start()
     }
 
     /// Stops answering without closing anything, like firmware that hangs or

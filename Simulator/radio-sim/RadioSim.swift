@@ -1,5 +1,6 @@
 import ArgumentParser
-import Foundation
+import FoundationEssentials
+import Glibc
 import Logging
 import RadioIO
 import RadioProtocol
@@ -243,7 +244,7 @@ struct RadioSim: ParsableCommand {
         }
         // Written straight to the descriptor: a parent reading a pipe must get
         // this line now, not when a stdio buffer fills.
-        FileHandle.standardOutput.write(Data((simulator.slavePath + "\n").utf8))
+        Console.out((simulator.slavePath + "\n"))
         return simulator
     }
 
@@ -256,16 +257,16 @@ struct RadioSim: ParsableCommand {
             var command = try parseAsRoot()
             try command.run()
         } catch let code as ExitCode {
-            Foundation.exit(code.rawValue)
+            Glibc.exit(code.rawValue)
         } catch {
             let code = exitCode(for: error)
             if code == .success {
                 print(fullMessage(for: error))  // --help, --version
-                Foundation.exit(0)
+                Glibc.exit(0)
             }
             let message = self.message(for: error).split(separator: "\n").first.map(String.init) ?? "invalid input"
-            FileHandle.standardError.write(Data("radio-sim: \(message) (see 'radio-sim --help')\n".utf8))
-            Foundation.exit(code == .validationFailure ? 64 : code.rawValue)
+            Console.error("radio-sim: \(message) (see 'radio-sim --help')\n")
+            Glibc.exit(code == .validationFailure ? 64 : code.rawValue)
         }
     }
 
@@ -276,10 +277,10 @@ struct RadioSim: ParsableCommand {
         do throws(UserSimulatorFiles.Problem) {
             try files.prepare()
             guard let held = try UserSimulatorFiles.tryLock(files.lock) else {
-                if let device = files.device { FileHandle.standardOutput.write(Data((device + "\n").utf8)) }
+                if let device = files.device { Console.out((device + "\n")) }
                 let pid = files.recordedPID.map { " (pid \($0))" } ?? ""
-                FileHandle.standardError.write(Data("radio-sim: this user's simulator already runs\(pid) on \(files.link)\n".utf8))
-                Foundation.exit(0)
+                Console.error("radio-sim: this user's simulator already runs\(pid) on \(files.link)\n")
+                Glibc.exit(0)
             }
             _ = held  // kept open, and so locked, until the process ends
             let pidFD = open(files.pidFile, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0o644)
@@ -299,18 +300,18 @@ struct RadioSim: ParsableCommand {
         let files = UserSimulatorFiles.forThisUser
         guard files.isRunning, let pid = files.recordedPID, pid > 0 else {
             print("no simulator of this user's is running (\(files.link))")
-            Foundation.exit(0)
+            Glibc.exit(0)
         }
         guard kill(pid, SIGTERM) == 0 else { fail("cannot stop pid \(pid): \(String(cString: strerror(errno)))", status: 77) }
         for _ in 0..<500 where files.isRunning { usleep(10_000) }
         if files.isRunning { fail("pid \(pid) did not stop within 5 s", status: 75) }  // EX_TEMPFAIL
         print("stopped this user's simulator (pid \(pid))")
-        Foundation.exit(0)
+        Glibc.exit(0)
     }
 
     func fail(_ message: String, status: Int32) -> Never {
-        FileHandle.standardError.write(Data("radio-sim: \(message)\n".utf8))
-        Foundation.exit(status)
+        Console.error("radio-sim: \(message)\n")
+        Glibc.exit(status)
     }
 }
 

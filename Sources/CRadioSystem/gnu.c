@@ -16,3 +16,6 @@ int radio_open_noctty(const char *path) { return open(path, O_RDWR | O_NOCTTY | 
 
 #include <sys/eventfd.h>
 int radio_eventfd(void) { return eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC); }
+
+#include <pthread.h>
+int radio_name_thread(const char *name) { return pthread_setname_np(pthread_self(), name); }

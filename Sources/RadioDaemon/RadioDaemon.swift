@@ -3,7 +3,6 @@ import Glibc
 #endif
 import CRadioSystem
 import Dispatch
-import Foundation
 import Locking
 public import Logging
 import RadioIO
@@ -260,12 +259,10 @@ public final class RadioDaemon: Sendable {
     /// Serves until `stop()`, or until the radio is gone for good (a port
     /// that does not reconnect). Returns nil after a clean stop.
     public func run() -> ServeError? {
-        let radioThread = Thread { [self] in
+        startThread(name: "radio-daemon-radio") { [self] in
             radioLoop()
             radioDone.signal()
         }
-        radioThread.name = "radio-daemon-radio"
-        radioThread.start()
 
         var clients: [Int: Client] = [:]
         var nextID = 1

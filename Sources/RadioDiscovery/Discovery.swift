@@ -1,5 +1,5 @@
 internal import CUdev
-import Foundation
+import Dispatch
 import RadioDriver
 import RadioIO
 import Synchronization
@@ -310,12 +310,10 @@ final class HotplugMonitor: @unchecked Sendable {
     }
 
     func start(_ yield: @escaping @Sendable (HotplugEvent) -> Void, finished: @escaping @Sendable () -> Void) {
-        let thread = Thread {
+        startThread(name: "radio-hotplug") {
             self.run(yield)
             finished()
         }
-        thread.name = "radio-hotplug"
-        thread.start()
     }
 
     func stop() {

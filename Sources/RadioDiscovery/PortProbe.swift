@@ -1,4 +1,6 @@
-import Foundation
+import Dispatch
+import Glibc
+import RadioIO
 import Locking
 public import RadioDriver
 public import RadioProtocol
@@ -110,13 +112,11 @@ public enum PortProbe {
         for path in Set(paths) {
             group.enter()
             let held = holders[path] ?? []
-            let thread = Thread {
+            startThread(name: "radio-probe") {
                 let result = probe(path: path, timeout: timeout, settings: settings, holders: held)
                 results.withLock { $0[path] = result }
                 group.leave()
             }
-            thread.name = "radio-probe"
-            thread.start()
         }
         group.wait()
         return results.withLock { $0 }
@@ -127,7 +127,7 @@ public enum PortProbe {
     public static func waitForNode(_ path: String, limit: Duration = .seconds(1)) {
         let end = ContinuousClock.now + limit
         while access(path, F_OK) != 0 && ContinuousClock.now < end {
-            Thread.sleep(forTimeInterval: 0.01)
+            usleep(10_000)
         }
     }
 
@@ -141,6 +141,6 @@ public enum PortProbe {
 
     static func milliseconds(_ d: Duration) -> String {
         let ms = d.inSeconds * 1000
-        return ms < 10 ? String(format: "%.1f", ms) : String(Int(ms.rounded()))
+        return ms < 10 ? fixed(ms, 1) : String(Int(ms.rounded()))
     }
 }

@@ -1,5 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import Dispatch
-import Foundation
 import Locking
 import RadioProtocol
 

@@ -74,7 +74,7 @@ public struct PortSchemes: Sendable {
     public func parse(_ text: String, settings: SerialSettings = SerialSettings()) throws(RadioError) -> PortAddress {
         if text.isEmpty { throw .invalidPort("empty port string") }
         let full = words[text] ?? text
-        guard let schemeEnd = full.range(of: "://") else {
+        guard let schemeEnd = full.firstRange(of: "://") else {
             // Anything else without a scheme is a tty path.
             var query = PortQuery()
             return PortAddress(text: text, port: try SerialScheme(body: text, query: &query, settings: settings))

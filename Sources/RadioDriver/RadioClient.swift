@@ -1,4 +1,4 @@
-import Foundation
+import RadioIO
 public import RadioProtocol
 import Locking
 
@@ -80,9 +80,7 @@ public final class RadioClient: Sendable {
         self.options = options
         core = Core(transport: transport, options: options)
         let core = self.core
-        let thread = Thread { core.readLoop() }
-        thread.name = "radio-reader"
-        thread.start()
+        startThread(name: "radio-reader") { core.readLoop() }
     }
 
     deinit { close() }

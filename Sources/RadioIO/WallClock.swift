@@ -17,6 +17,13 @@ public enum WallClock {
         return "\(pad(Int(t.tm_hour), 2)):\(pad(Int(t.tm_min), 2)):\(pad(Int(t.tm_sec), 2)).\(pad(ms, 3))"
     }
 
+    /// Seconds since the Unix epoch (Prometheus timestamps).
+    public static func unixSeconds() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+    }
+
     private static func now(local: Bool) -> (tm, Int) {
         var ts = timespec()
         clock_gettime(CLOCK_REALTIME, &ts)

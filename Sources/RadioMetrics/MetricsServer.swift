@@ -2,7 +2,7 @@
 import Glibc
 #endif
 import CRadioSystem
-import Foundation
+import Dispatch
 import Locking
 public import Logging
 public import RadioDaemon
@@ -64,12 +64,10 @@ public final class MetricsServer: Sendable {
     public func start(render: @escaping @Sendable (inout [UInt8]) -> Void) {
         self.render.withLock { $0 = render }
         started.withLock { $0 = true }
-        let thread = Thread { [self] in
+        startThread(name: "radio-metrics") { [self] in
             serve()
             done.signal()
         }
-        thread.name = "radio-metrics"
-        thread.start()
     }
 
     /// Stops serving and closes the listener; waits for the thread.

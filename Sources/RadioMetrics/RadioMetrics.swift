@@ -1,5 +1,8 @@
-import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import Locking
+import RadioIO
 public import Prometheus
 public import RadioDaemon
 import RadioProtocol
@@ -29,7 +32,7 @@ public final class RadioMetrics: RadioDaemonObserver {
 
     public init() {
         daemonSeries = DaemonSeries(registry)
-        daemonSeries.startTime.set(to: Date().timeIntervalSince1970)
+        daemonSeries.startTime.set(to: WallClock.unixSeconds())
     }
 
     // MARK: Events (radio thread)
@@ -61,7 +64,7 @@ public final class RadioMetrics: RadioDaemonObserver {
             guard case .telemetry(let sample)? = try? Message(frame: frame) else { return }
             let s = radio()
             s.record(sample.measurements)
-            s.lastTelemetry.set(to: Date().timeIntervalSince1970)
+            s.lastTelemetry.set(to: WallClock.unixSeconds())
         case .linkLost:
             radio().linkUp.set(to: 0)
         case .linkBack:

@@ -1,5 +1,5 @@
 import Dispatch
-import Foundation
+import RadioIO
 public import RadioDriver
 import RadioProtocol
 public import RadioSimulator
@@ -36,12 +36,10 @@ public final class LoopTransport: RadioTransport {
         self.name = name
         let shared = Shared(State(engine: SimulatorEngine(configuration: configuration)))
         self.shared = shared
-        let thread = Thread {
+        startThread(name: "loop-telemetry") {
             LoopTransport.runTelemetry(shared)
             shared.telemetryDone.signal()
         }
-        thread.name = "loop-telemetry"
-        thread.start()
     }
 
     private static func runTelemetry(_ shared: Shared) {

@@ -16,7 +16,7 @@ struct NameList<Name: RawRepresentable & CaseIterable & Sendable>: Sendable wher
         { text in
             guard !text.split(separator: ",").isEmpty else { throw ValidationError("the list of \(what)s is empty") }
             return try NameList(names: text.split(separator: ",").map { raw in
-                let name = raw.trimmingCharacters(in: .whitespaces)
+                let name = String(raw.drop { $0 == " " || $0 == "\t" }.reversed().drop { $0 == " " || $0 == "\t" }.reversed())
                 guard let value = Name(rawValue: name) else {
                     throw ValidationError("unknown \(what) '\(name)' (known: \(known))")
                 }

@@ -1,5 +1,7 @@
 import ArgumentParser
-import Foundation
+import FoundationEssentials
+import Glibc
+import RadioIO
 import Histogram
 import Locking
 import RadioBench
@@ -70,10 +72,10 @@ struct ProgressBar: Sendable {
         let filled = done * width / total
         let line = "\r[" + String(repeating: "#", count: filled) + String(repeating: "-", count: width - filled)
             + "] \(done * 100 / total)%"
-        FileHandle.standardError.write(Data(line.utf8))
+        Console.error(line)
     }
     func finish() {
-        if enabled { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+        if enabled { Console.error("\r\u{1B}[K") }
     }
 }
 
@@ -109,16 +111,15 @@ enum BenchOutput {
         for r in results {
             let h = r.histogram
             var row = [r.command.rawValue, "\(r.count)", "\(r.errors)"]
-            row += [50, 90, 99, 99.9].map { String(format: "%.1f", micros(h.valueAtPercentile($0))) }
-            row += [String(format: "%.1f", micros(h.max)), String(format: "%.0f", r.throughput)]
-            if let baud { row.append(String(format: "%.1f", micros(r.wireFloor(baud: baud)))) }
+            row += [50, 90, 99, 99.9].map { fixed(micros(h.valueAtPercentile($0)), 1) }
+            row += [fixed(micros(h.max), 1), fixed(r.throughput, 0)]
+            if let baud { row.append(fixed(micros(r.wireFloor(baud: baud)), 1)) }
             rows.append(row)
         }
         let widths = header.indices.map { i in rows.map { $0[i].count }.max() ?? 0 }
         for (n, row) in rows.enumerated() {
             let cells = row.enumerated().map { i, cell in
-                i == 0 ? cell.padding(toLength: widths[i], withPad: " ", startingAt: 0)
-                    : String(repeating: " ", count: widths[i] - cell.count) + cell
+                i == 0 ? leftAligned(cell, widths[i]) : rightAligned(cell, widths[i])
             }
             print(cells.joined(separator: "  ") + (n == 0 ? "   (µs)" : ""))
         }
@@ -127,7 +128,7 @@ enum BenchOutput {
             print("wire floor: request+reply bytes × 10 bits / \(baud) baud (\(floors.joined(separator: ", "))); "
                   + "p50 / floor: " + results.map { r in
                       let f = micros(r.wireFloor(baud: baud))
-                      return String(format: "%.2f×", f > 0 ? micros(r.histogram.valueAtPercentile(50)) / f : 0)
+                      return fixed(f > 0 ? micros(r.histogram.valueAtPercentile(50)) / f : 0, 2) + "×"
                   }.joined(separator: ", "))
             if results.contains(where: { micros($0.histogram.valueAtPercentile(50)) < micros($0.wireFloor(baud: baud)) }) {
                 print("below 1×: this port does not pace bytes like a line at \(baud) baud (a pty does not; radio-sim --baud \(baud) emulates one)")
@@ -155,7 +156,8 @@ enum BenchOutput {
         let most = counts.max() ?? 1
         for i in 0..<steps {
             let bar = String(repeating: "█", count: most > 0 ? Int((Double(counts[i]) / Double(most) * 40).rounded(.up)) : 0)
-            let label = String(format: "%9.1f – %9.1f", micros(i == 0 ? h.min : bounds[i]), micros(bounds[i + 1]))
+            let label = rightAligned(fixed(micros(i == 0 ? h.min : bounds[i]), 1), 9) + " – "
+                + rightAligned(fixed(micros(bounds[i + 1]), 1), 9)
             print("  \(label) │\(bar) \(counts[i])")
         }
     }

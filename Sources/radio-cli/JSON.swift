@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 import RadioDiscovery
 import RadioDriver
 import RadioIO
@@ -17,7 +18,7 @@ enum JSON {
     /// Writes the value and a newline to stdout at once (a reader of a
     /// pipe sees each line as it happens).
     static func emit<T: Encodable>(_ value: T) {
-        FileHandle.standardOutput.write(Data((line(value) + "\n").utf8))
+        Console.out((line(value) + "\n"))
     }
 }
 

@@ -1,5 +1,7 @@
 import ArgumentParser
-import Foundation
+import FoundationEssentials
+import Glibc
+import RadioIO
 import RadioDiscovery
 import RadioDriver
 
@@ -207,11 +209,11 @@ struct List: AsyncParsableCommand {
     }
 
     func note(_ line: String) {
-        FileHandle.standardError.write(Data("radio-cli: \(line)\n".utf8))
+        Console.error("radio-cli: \(line)\n")
     }
 
     /// One line to stdout, written at once (a pipe reader sees each event as it happens).
     func emit(_ line: String) {
-        FileHandle.standardOutput.write(Data((line + "\n").utf8))
+        Console.out((line + "\n"))
     }
 }

@@ -1,5 +1,7 @@
 import ArgumentParser
-import Foundation
+import FoundationEssentials
+import Glibc
+import RadioIO
 import Histogram
 import RadioBench
 import RadioDriver
@@ -87,14 +89,14 @@ struct Load: AsyncParsableCommand {
         let report = await LoadGenerator.run(plan, clients: radios, identity: identity, progress: { p in
             guard !quiet else { return }
             let seconds = Double(p.elapsed / .milliseconds(100)) / 10
-            var line = String(format: "load: %.0f/%.0f s  sent %d  ok %d  errors %d  %.0f/s", seconds, total,
-                              p.sent, p.ok, p.errors, p.rate)
+            var line = "load: \(fixed(seconds, 0))/\(fixed(total, 0)) s  sent \(p.sent)  ok \(p.ok)  errors \(p.errors)  "
+                + "\(fixed(p.rate, 0))/s"
             if let p50 = p.p50, let p99 = p.p99 {
-                line += String(format: "  p50 %.1f µs  p99 %.1f µs", BenchOutput.micros(p50), BenchOutput.micros(p99))
+                line += "  p50 \(fixed(BenchOutput.micros(p50), 1)) µs  p99 \(fixed(BenchOutput.micros(p99), 1)) µs"
             }
-            FileHandle.standardError.write(Data((live ? "\r\u{1B}[K" + line : line + "\n").utf8))
+            Console.error((live ? "\r\u{1B}[K" + line : line + "\n"))
         }, stop: interrupted.check)
-        if live { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+        if live { Console.error("\r\u{1B}[K") }
         let port = global.label(radios[0])
         if global.json {
             LoadOutput.json(report, port: port, interrupted: interrupted.signal)
@@ -146,13 +148,13 @@ enum LoadOutput {
         print("achieved: \(formatRate(r.achievedRate))/s; latest start \(BenchOutput.micros(t.maxStartLag)) µs after due")
         guard t.latency.totalCount > 0 else { return }
         let rows = [("from due time", t.latency), ("service time", t.serviceTime)].map { label, h in
-            (label, percentiles.map { String(format: "%.1f", BenchOutput.micros(h.valueAtPercentile($0.1))) }
-                + [String(format: "%.1f", BenchOutput.micros(h.max))])
+            (label, percentiles.map { fixed(BenchOutput.micros(h.valueAtPercentile($0.1)), 1) }
+                + [fixed(BenchOutput.micros(h.max), 1)])
         }
         // Columns as wide as their widest figure (a run far behind has
         // six-digit microseconds), with two spaces between.
         let width = max(8, (rows.flatMap(\.1).map(\.count).max() ?? 0) + 2)
-        func pad(_ text: String, _ n: Int) -> String { text.padding(toLength: n, withPad: " ", startingAt: 0) }
+        func pad(_ text: String, _ n: Int) -> String { leftAligned(text, n) }
         func line(_ label: String, _ cells: [String]) -> String {
             String((pad(label, 22) + cells.dropLast().map { pad($0, width) }.joined() + (cells.last ?? "")))
         }
@@ -161,6 +163,6 @@ enum LoadOutput {
     }
 
     static func formatRate(_ r: Double) -> String {
-        r == r.rounded() ? String(Int(r)) : String(format: "%.1f", r)
+        r == r.rounded() ? String(Int(r)) : fixed(r, 1)
     }
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Dispatch
-import Foundation
+import FoundationEssentials
+import Glibc
 import RadioDriver
 import RadioIO
 import RadioProtocol
@@ -53,7 +54,7 @@ struct Monitor: AsyncParsableCommand {
             if let telemetryHz {
                 before.telemetryRate = try await radio.setTelemetryRate(telemetryHz)
             } else if before.telemetryRate == 0 {
-                FileHandle.standardError.write(Data("radio-cli: the radio's telemetry is off; turn it on with --telemetry-hz N\n".utf8))
+                Console.error("radio-cli: the radio's telemetry is off; turn it on with --telemetry-hz N\n")
             }
             let subscription = radio.subscribe(TelemetryFilter(bufferSize: 4096, maxRate: rate))
             // Ctrl-C, SIGTERM and --duration end the subscription; the loop
@@ -85,7 +86,7 @@ struct Monitor: AsyncParsableCommand {
             telemetryHz.map { "telemetry rate \($0) Hz is out of range for this radio: every radio takes 0 to 10 Hz, "
                 + "and this one refused \($0) (the simulator takes up to 5000)" }
         }
-        FileHandle.standardError.write(Data("monitor: \(summary)\n".utf8))
+        Console.error("monitor: \(summary)\n")
     }
 }
 
@@ -255,7 +256,7 @@ struct MonitorPrinter: Sendable {
     }
 
     private func write(_ text: String) {
-        FileHandle.standardOutput.write(Data(text.utf8))
+        Console.out(text)
     }
 }
 

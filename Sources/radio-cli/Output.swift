@@ -1,4 +1,6 @@
-import Foundation
+import FoundationEssentials
+import Glibc
+import RadioIO
 import RadioDriver
 import RadioProtocol
 
@@ -126,6 +128,6 @@ enum Trace {
         }
         let stamp = "\(pad(Int(t.tm_hour), 2)):\(pad(Int(t.tm_min), 2)):\(pad(Int(t.tm_sec), 2)).\(pad(micros, 6))"
         let line = "\(stamp) \(event.direction.rawValue) \(hexString(event.bytes))  \(event.summary)\n"
-        FileHandle.standardError.write(Data(line.utf8))
+        Console.error(line)
     }
 }

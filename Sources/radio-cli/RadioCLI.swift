@@ -1,5 +1,6 @@
 import ArgumentParser
-import Foundation
+import FoundationEssentials
+import Glibc
 import RadioDiscovery
 import RadioDriver
 import RadioIO
@@ -98,7 +99,7 @@ struct GlobalOptions: ParsableArguments {
     }
 
     var resolvedPort: String {
-        port?.text ?? ProcessInfo.processInfo.environment["RADIO_PORT"].flatMap { $0.isEmpty ? nil : $0 } ?? "user-sim"
+        port?.text ?? getenv("RADIO_PORT").map { String(cString: $0) }.flatMap { $0.isEmpty ? nil : $0 } ?? "user-sim"
     }
 
     /// How the commands name the radio's port: the transport's name in
@@ -179,7 +180,7 @@ struct GlobalOptions: ParsableArguments {
 /// 1 ms (an FTDI's default is 16), which every round trip would wait out.
 func warnAboutLatency(_ address: PortAddress) {
     if let tty = address.port.devicePath(), let warning = RadioDiscovery.latencyWarning(forTTY: tty) {
-        FileHandle.standardError.write(Data("radio-cli: warning: \(warning)\n".utf8))
+        Console.error("radio-cli: warning: \(warning)\n")
     }
 }
 
@@ -268,7 +269,7 @@ enum Main {
                 try command.run()
             }
         } catch let failure as Failure {
-            FileHandle.standardError.write(Data("radio-cli: \(oneLine(failure.description))\n".utf8))
+            Console.error("radio-cli: \(oneLine(failure.description))\n")
             exit(failure.status)
         } catch {
             let code = RadioCLI.exitCode(for: error)
@@ -285,7 +286,7 @@ enum Main {
                 message += "; did you mean '\(near)'?"
             }
             let help = subcommand.map { "radio-cli \($0) --help" } ?? "radio-cli --help"
-            FileHandle.standardError.write(Data("radio-cli: \(oneLine(message)) (see '\(help)')\n".utf8))
+            Console.error("radio-cli: \(oneLine(message)) (see '\(help)')\n")
             exit(code == .validationFailure ? 64 : code.rawValue)
         }
     }

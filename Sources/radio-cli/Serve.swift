@@ -2,7 +2,8 @@ import ArgumentParser
 import Logging
 import RadioIO
 import Dispatch
-import Foundation
+import FoundationEssentials
+import Glibc
 import RadioDaemon
 import RadioDriver
 import RadioMetrics
@@ -162,7 +163,7 @@ struct Serve: ParsableCommand {
             ? daemon.urls.map { JSON.line(ListeningJSON(event: "listening", url: "\($0)")) }
                 + (metricsServer.map { [JSON.line(ListeningJSON(event: "metrics", url: $0.url))] } ?? [])
             : daemon.urls.map { "listening on \($0)" } + (metricsServer.map { ["metrics on \($0.url)"] } ?? [])
-        FileHandle.standardOutput.write(Data(ready.map { $0 + "\n" }.joined().utf8))
+        Console.out(ready.map { $0 + "\n" }.joined())
         for line in ready { logger.notice("\(line)") }
         let failure = daemon.run()
         signals.cancel()

@@ -1,6 +1,8 @@
 import ArgumentParser
 import Dispatch
-import Foundation
+import FoundationEssentials
+import Glibc
+import RadioIO
 import RadioDriver
 import RadioProtocol
 
@@ -147,7 +149,7 @@ struct Shell: AsyncParsableCommand {
         if global.json {
             JSON.emit(ShellErrorJSON(error: oneLine(message), exit: Int(status)))
         } else {
-            FileHandle.standardError.write(Data("radio-cli: \(oneLine(message))\n".utf8))
+            Console.error("radio-cli: \(oneLine(message))\n")
         }
         return status
     }
@@ -168,10 +170,10 @@ struct Shell: AsyncParsableCommand {
     /// Lines of stdin, read on a thread of its own (a read blocks).
     static func readLines(prompt: String?) -> AsyncStream<String> {
         AsyncStream { continuation in
-            let thread = Thread {
+            startThread(name: "radio-cli-stdin") {
                 while true {
                     if let prompt {
-                        FileHandle.standardOutput.write(Data(prompt.utf8))
+                        Console.out(prompt)
                     }
                     guard let line = readLine(strippingNewline: true) else { break }
                     continuation.yield(line)
@@ -180,7 +182,6 @@ struct Shell: AsyncParsableCommand {
                 }
                 continuation.finish()
             }
-            thread.start()
         }
     }
 

@@ -1,5 +1,7 @@
 import Dispatch
-import Foundation
+import FoundationEssentials
+import Glibc
+import RadioIO
 import Locking
 
 /// The one signal helper: catches `signals` from the moment it is made (so

@@ -40,6 +40,9 @@ int radio_unix_connect_start(const char *path, int *out);
 /// progress, 0 when it connected.
 int radio_socket_error(int fd);
 
+/// pthread_setname_np(pthread_self(), name): at most 15 bytes show.
+int radio_name_thread(const char *name);
+
 /// open(path, O_RDWR | O_NOCTTY | O_CLOEXEC): the pty slave, for the simulator.
 int radio_open_noctty(const char *path);
 
