@@ -19,7 +19,7 @@ BIN             = $(shell $(SWIFT) build $(BUILD_FLAGS) --show-bin-path)
 SIM_LINK        = .build/radio-sim.pty
 
 .PHONY: all run test test-unit test-integration test-e2e tsan bench bench-fast bench-slow bench-check \
-        bench-baseline bench-alloc-check bench-gate-demo bench-floor bench-probe bench-firmware bench-daemon bench-metrics bench-shell bench-hil build deps vectors vectors-write clean \
+        bench-baseline bench-alloc-check bench-gate-demo bench-floor bench-probe bench-firmware bench-daemon bench-metrics bench-shell bench-hil bench-startup build deps vectors vectors-write clean \
         udev-rules udev-rules-check install-udev install uninstall install-check build-info soak fuzz firmware firmware-core-check
 
 all: build
@@ -279,6 +279,21 @@ bench-metrics: deps
 # per command, alternated in the same run: make bench-shell [ROUNDS=5]
 bench-shell: deps
 	scripts/shell-bench.sh $(ROUNDS)
+
+# What starting radio-cli costs (instructions, syscalls, shared objects,
+# wall time): make bench-startup [BASE=git-rev, measured in the same run]
+bench-startup: deps
+	$(SWIFT) build -c release --product radio-cli
+	@set -e; now="$$($(SWIFT) build -c release --show-bin-path)/radio-cli"; \
+	if [ -n "$(BASE)" ]; then \
+	  rm -rf .build/startup-base; git worktree add --detach .build/startup-base "$(BASE)" >/dev/null; \
+	  (cd .build/startup-base && $(SWIFT) build -c release --product radio-cli --scratch-path ../startup-base-build >/dev/null); \
+	  cp .build/startup-base-build/release/radio-cli .build/radio-cli-base; \
+	  git worktree remove --force .build/startup-base; \
+	  scripts/startup-bench.sh "$$now" .build/radio-cli-base; \
+	else \
+	  scripts/startup-bench.sh "$$now"; \
+	fi
 
 # Round trips on real hardware: make bench-hil PORT=/dev/ttyUSB0 [BAUD=115200] [COUNT=2000]
 BAUD  ?= 115200
