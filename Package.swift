@@ -57,6 +57,7 @@ let package = Package(
         // libudev (Debian: libudev-dev): serial ports and radios found and
         // watched through it, Identify probes, and the `udev://?serial=` scheme.
         .systemLibrary(name: "CUdev", pkgConfig: "libudev", providers: [.apt(["libudev-dev"])]),
+        .systemLibrary(name: "CEditLine", pkgConfig: "libedit", providers: [.apt(["libedit-dev"])]),
         .target(name: "RadioDiscovery", dependencies: ["CUdev", "RadioDriver", "RadioProtocol", "RadioIO", "Locking",
                                                        .product(name: "SystemPackage", package: "swift-system")],
                 swiftSettings: strict),
@@ -148,6 +149,7 @@ let package = Package(
                 "RadioMetrics",
                 "RadioDiscovery",
                 "Locking",
+                "CEditLine",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -3,6 +3,7 @@ import Dispatch
 import FoundationEssentials
 import Glibc
 import RadioIO
+import CEditLine
 import RadioDriver
 import RadioProtocol
 
@@ -26,8 +27,10 @@ struct Shell: AsyncParsableCommand {
             and lines starting with # are skipped; words may be quoted. The connection \
             options (--port, --timeout, --retries, --baud, --rtscts, --trace) are the \
             shell's, given once; --json makes every command print one JSON object per line, \
-            and a failed command {"error": "...", "exit": N}. On a terminal it prompts; \
-            through a pipe it does not. A failed command does not end the shell; its exit \
+            and a failed command {"error": "...", "exit": N}. On a terminal it prompts, \
+            lines can be edited, and the up arrow recalls earlier ones (history kept in \
+            $XDG_STATE_HOME/radio-cli/history, else ~/.local/state/radio-cli/history); \
+            through a pipe it does neither. A failed command does not end the shell; its exit \
             status is 0 when every command succeeded, else that of the last that failed.
 
             Example: printf 'set-power 20\\nget-state\\n' | radio-cli shell --json --port /dev/ttyUSB0
@@ -59,8 +62,8 @@ struct Shell: AsyncParsableCommand {
         for await line in lines {
             let quit = await handle(line, client: client, telemetry: &telemetry, ran: &ran, failed: &failed,
                                     lastFailure: &lastFailure)
-            if interactive { Shell.turn.signal() }
             if quit { break }
+            if interactive { Shell.turn.signal() }
         }
         if failed > 0 {
             throw Failure("\(failed) of \(ran) command\(ran == 1 ? "" : "s") failed", status: lastFailure)
@@ -167,22 +170,54 @@ struct Shell: AsyncParsableCommand {
         }
     }
 
-    /// Lines of stdin, read on a thread of its own (a read blocks).
+    /// Lines of stdin, read on a thread of its own (a read blocks). With a
+    /// prompt (stdin is a terminal), through libedit: the line can be
+    /// edited (arrows, Ctrl-A/E/W/K ...), and earlier lines come back with
+    /// the up arrow, this session's and earlier sessions' (`historyFile`).
     static func readLines(prompt: String?) -> AsyncStream<String> {
         AsyncStream { continuation in
             startThread(name: "radio-cli-stdin") {
+                let history = prompt == nil ? nil : historyFile()
+                if let history {
+                    stifle_history(1000)
+                    _ = read_history(history)
+                }
                 while true {
+                    let line: String
                     if let prompt {
-                        Console.out(prompt)
+                        guard let typed = readline(prompt) else { break }
+                        line = String(cString: typed)
+                        free(typed)
+                        if !line.allSatisfy(\.isWhitespace) {
+                            add_history(line)
+                            if let history { _ = write_history(history) }
+                        }
+                    } else {
+                        guard let read = readLine(strippingNewline: true) else { break }
+                        line = read
                     }
-                    guard let line = readLine(strippingNewline: true) else { break }
                     continuation.yield(line)
                     // One command at a time: the next prompt after this one ran.
                     if prompt != nil { Shell.turn.wait() }
                 }
+                if prompt != nil { Console.out("\n") }
                 continuation.finish()
             }
         }
+    }
+
+    /// Where the interactive shell keeps its history:
+    /// $XDG_STATE_HOME/radio-cli/history, else ~/.local/state/radio-cli/history;
+    /// nil (history for this session only) when neither can be made.
+    static func historyFile() -> String? {
+        let env = { (name: String) in getenv(name).map { String(cString: $0) }.flatMap { $0.hasPrefix("/") ? $0 : nil } }
+        guard let state = env("XDG_STATE_HOME") ?? env("HOME").map({ $0 + "/.local/state" }) else { return nil }
+        var path = ""
+        for part in (state + "/radio-cli").split(separator: "/") {
+            path += "/" + part
+            if mkdir(path, 0o700) != 0 && errno != EEXIST { return nil }
+        }
+        return path + "/history"
     }
 
     /// Signalled when an interactive command has run, so the prompt follows its output.
