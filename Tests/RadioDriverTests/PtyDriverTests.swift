@@ -63,7 +63,7 @@ struct PtyDriverTests {
     @Test func concurrentCallersEachGetTheirOwnReply() async throws {
         let serial = "CONCURRENT-1"
         try await withPtyRadio({ $0.telemetryHz = 50; $0.serialNumber = serial },
-                               options: RadioClient.Options(timeout: .seconds(10))) { _, radio in
+                               options: RadioClient.Options(timeout: .seconds(30))) { _, radio in
             let tasks = 32, perTask = 200
             let mismatches = try await withThrowingTaskGroup(of: Int.self) { group in
                 for t in 0..<tasks {
@@ -282,7 +282,7 @@ extension ReaderThreadTests {
     @Test func closingFromTheReaderThreadDoesNotDeadlock() async throws {
         let sim = try quietSimulator()
         defer { sim.stop() }
-        let radio = try RadioClient(port: sim.slavePath)
+        let radio = try RadioClient(port: sim.slavePath, options: RadioClient.Options(timeout: .seconds(30)))
         let error = await radio.onReaderThread { () async -> RadioError? in
             _ = try? await radio.ping()
             radio.close()  // on the reader thread itself

@@ -18,7 +18,10 @@ private let ptyRadioCount = Atomic<Int>(0)
 /// back, must see by the reopen's Identify check that it is another radio.
 func withPtyRadio<T>(
     _ configure: (inout SimulatorConfiguration) -> Void = { _ in },
-    options: RadioClient.Options = RadioClient.Options(timeout: .seconds(10)),
+    // 30 s: a first attempt gets 10 s, which outlasts the multi-second
+    // stalls a loaded sanitized CI run has shown (5.5 s once), so that a
+    // test not about timing sees no retry and no late, unmatched reply.
+    options: RadioClient.Options = RadioClient.Options(timeout: .seconds(30)),
     _ body: (PtySimulator, RadioClient) async throws -> T
 ) async throws -> T {
     var config = SimulatorConfiguration()
