@@ -25,8 +25,9 @@ public enum Console {
     }
 }
 
-/// `value` with `digits` decimals, as printf's `%.Nf` writes it (halves
-/// rounded away from zero), without Foundation's `String(format:)`.
+/// `value` with `digits` decimals, as printf's `%.Nf` does, without
+/// Foundation's `String(format:)`; an exact half is rounded away from zero
+/// (printf rounds it to even: 2.5 is "3" here, "2" there).
 public func fixed(_ value: Double, _ digits: Int) -> String {
     guard value.isFinite else { return value.isNaN ? "nan" : (value < 0 ? "-inf" : "inf") }
     var scale = 1.0
