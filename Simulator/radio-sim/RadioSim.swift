@@ -302,6 +302,11 @@ struct RadioSim: ParsableCommand {
             print("no simulator of this user's is running (\(files.link))")
             Glibc.exit(0)
         }
+        // The pid file of one that just started may still name its
+        // predecessor: signal only a radio-sim.
+        guard ProcessTable.command(of: pid) == "radio-sim" else {
+            fail("\(files.pidFile) names pid \(pid), which is not a radio-sim; try again in a moment", status: 75)
+        }
         guard kill(pid, SIGTERM) == 0 else { fail("cannot stop pid \(pid): \(String(cString: strerror(errno)))", status: 77) }
         for _ in 0..<500 where files.isRunning { usleep(10_000) }
         if files.isRunning { fail("pid \(pid) did not stop within 5 s", status: 75) }  // EX_TEMPFAIL
