@@ -164,7 +164,7 @@ struct FaultInjector: Sendable {
 
     /// Appends `reply` as the faults say: dropped, preceded by noise, with a
     /// wrong sequence number or type, or twice.
-    mutating func emit(_ reply: Frame, into output: inout [UInt8]) {
+    mutating func emit(_ reply: Frame, badCRC: Bool = false, into output: inout [UInt8]) {
         if chance(faults.dropResponse) {
             counters.droppedResponses += 1
             return
@@ -192,10 +192,11 @@ struct FaultInjector: Sendable {
             twin.version = 2
             twin.encode(into: &output)
         }
-        frame.encode(into: &output)
+        let encode = { (f: Frame, out: inout [UInt8]) in badCRC ? f.encodeWithBadCRC(into: &out) : f.encode(into: &out) }
+        encode(frame, &output)
         if chance(faults.duplicate) {
             counters.duplicatedResponses += 1
-            frame.encode(into: &output)
+            encode(frame, &output)
         }
     }
 

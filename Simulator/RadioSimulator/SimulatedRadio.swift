@@ -91,6 +91,10 @@ public struct SimulatedRadio: Sendable {
             guard case .request(let request) = message else { return nil }
             return handle(request)
         } catch {
+            if case .malformedPayload = error, command == .ping, configuration.quirks.acceptsLongPing,
+               frame.version == Frame.protocolVersion, frame.payload.count == Frame.maxPayload {
+                return .ok(.pong(Array(frame.payload.prefix(Frame.maxPayload - 1))))
+            }
             switch error {
             case .unsupportedVersion: return .failure(command, .unsupportedVersion)
             case .unknownType: return .failure(command, .unknownCommand)
@@ -104,12 +108,16 @@ public struct SimulatedRadio: Sendable {
         case .identify:
             return .ok(.identity(identity))
         case .setPower(let p):
-            guard configuration.powerRange.contains(p) else { return .failure(.setPower, .outOfRange) }
+            guard configuration.quirks.noRangeCheck || configuration.powerRange.contains(p) else {
+                return .failure(.setPower, .outOfRange)
+            }
             power = p
             appliedCommands += 1
             return .ok(.power(p))
         case .setChannel(let c):
-            guard configuration.channelRange.contains(c) else { return .failure(.setChannel, .outOfRange) }
+            guard configuration.quirks.noRangeCheck || configuration.channelRange.contains(c) else {
+                return .failure(.setChannel, .outOfRange)
+            }
             channel = c
             appliedCommands += 1
             return .ok(.channel(c))
@@ -206,7 +214,13 @@ public struct SimulatorEngine: Sendable {
             let done: Void? = bytes.withContiguousStorageIfAvailable { buffer in
                 decoder.feedViews(UnsafeRawBufferPointer(buffer)) { event, _ in
                     if case .frame(let frame) = event, let response = self.radio.handle(frame) {
-                        Message.response(response).encode(sequence: frame.sequence, into: &output)
+                        let quirks = self.radio.configuration.quirks
+                        if quirks.changesWire {
+                            let reply = Message.response(response).frame(sequence: frame.sequence)
+                            SimulatorEngine.appendQuirky(reply, quirks, into: &output)
+                        } else {
+                            Message.response(response).encode(sequence: frame.sequence, into: &output)
+                        }
                     }
                 }
             }
@@ -227,13 +241,24 @@ public struct SimulatorEngine: Sendable {
                 injector.counters.droppedRequests += 1
                 return
             }
-            if let reply = radio.handle(frame) { injector.emit(reply, into: &output) }
+            if var reply = radio.handle(frame) {
+                let quirks = radio.configuration.quirks
+                if quirks.sequenceNotEchoed { reply.sequence &+= 1 }
+                injector.emit(reply, badCRC: quirks.badReplyCRC, into: &output)
+            }
             if injector.stallNow() { stall = true }
         }
         injector.corrupt(&output, from: start)
         self.radio = radio
         self.injector = injector
         if stall { stallPending = true }
+    }
+
+    /// An answer as the wire quirks (`bad-crc`, `no-seq-echo`) send it.
+    static func appendQuirky(_ reply: Frame, _ quirks: Quirks, into output: inout [UInt8]) {
+        var frame = reply
+        if quirks.sequenceNotEchoed { frame.sequence &+= 1 }
+        if quirks.badReplyCRC { frame.encodeWithBadCRC(into: &output) } else { frame.encode(into: &output) }
     }
 
     /// Appends one telemetry frame to `output`.

@@ -91,8 +91,10 @@ struct RadioSim: ParsableCommand {
     var fault: String?
 
     @Option(help: ArgumentHelp(
-        "How Identify misdescribes the radio, for testing hosts: identify-version=N, claim-power=LOW:HIGH (dBm), "
-            + "claim-channels=LOW:HIGH (comma-separated; the radio still enforces its real ranges).",
+        "Rules the radio breaks every time, for testing hosts: identify-version=N, claim-power=LOW:HIGH (dBm), "
+            + "claim-channels=LOW:HIGH (what Identify claims; the real ranges still hold), bad-crc (answers with a wrong CRC), "
+            + "no-seq-echo (answers with the next sequence number), no-range-check (any power or channel applied), "
+            + "ping-250 (a 250-byte Ping answered, not refused) (comma-separated).",
         valueName: "list"))
     var quirk: String?
 
