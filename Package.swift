@@ -131,6 +131,7 @@ let package = Package(
         ),
         // Round-trip measurement for `radio-cli bench` (and the benchmarks):
         // runs commands against any port and keeps HdrHistograms.
+        .target(name: "RadioConformance", dependencies: ["RadioDriver", "RadioProtocol"], swiftSettings: strict),
         .target(
             name: "RadioBench",
             dependencies: [
@@ -150,6 +151,7 @@ let package = Package(
                 "RadioDiscovery",
                 "Locking",
                 "CEditLine",
+                "RadioConformance",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -34,7 +34,7 @@ struct RadioCLI: AsyncParsableCommand {
                             "radio-cli monitor --port tcp://lab-pc:7362", "radio-cli set-power --help"]),
         version: BuildInfo.versionLine("radio-cli", protocolVersion: Frame.protocolVersion),
         subcommands: [Info.self, GetState.self, SetPower.self, SetChannel.self, Ping.self, Monitor.self, Bench.self, Load.self, Serve.self,
-                      List.self, Shell.self])
+                      List.self, Shell.self, Conform.self])
 }
 
 extension RadioCLI {

@@ -10,6 +10,8 @@ enum JSONSchema {
     static let unitless: Set<String> = [
         "count", "sent", "received", "lost", "errors", "ok", "not_sent", "scheduled", "clients", "channel", "seq",
         "protocol_version", "exit", "baud", "pid", "missed", "channel_range",
+        // conform: cases counted
+        "passed", "failed", "warnings", "skipped",
         // info --stats: the link's counters
         "requests", "responses", "retries", "timeouts", "crc_errors", "framing_errors", "unmatched_responses",
         "other_version_frames", "telemetry_frames", "disconnections",
@@ -17,7 +19,8 @@ enum JSONSchema {
     /// The keys of a percentile object (a key ending in `_us`).
     static let percentiles: Set<String> = ["min", "mean", "max", "p50", "p90", "p99", "p99.9", "p99.99"]
     /// Strings that hold identifiers, which may look like numbers.
-    static let identifiers: Set<String> = ["serial_number", "usb_serial", "vendor_id", "product_id", "firmware_version"]
+    static let identifiers: Set<String> = ["serial_number", "usb_serial", "vendor_id", "product_id", "firmware_version",
+                                           "section"]
 
     /// Every way `value` (under `path`) breaks the schema.
     static func violations(_ value: Any, path: String = "$", key: String? = nil) -> [String] {
