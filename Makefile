@@ -88,6 +88,7 @@ run: build firmware
 
 vectors: deps
 	python3 scripts/vectors.py --check
+	python3 scripts/conform-vectors.py --check
 
 vectors-write:
 	python3 scripts/vectors.py --write

@@ -47,6 +47,8 @@ public final class ConformanceSuite {
         .init(name: "identify", section: "6.2", requirement: .must,
               summary: "Identify answers ok: protocol 1, ranges in order, strings of 1 to 32 bytes"),
         .init(name: "crc", section: "2.1", requirement: .must, summary: "every answer carries a good CRC"),
+        .init(name: "vectors", section: "6", requirement: .must,
+              summary: "every request vector of docs/vectors.json is answered as the spec says, byte for byte where it fixes the bytes"),
         .init(name: "sequence-echo", section: "5", requirement: .must,
               summary: "every answer carries its request's sequence number (0, 1, 0x00FF, 0x7FFF, 0xFFFF tried)"),
         .init(name: "response-time", section: "7.1", requirement: .must,
@@ -186,6 +188,7 @@ public final class ConformanceSuite {
         switch name {
         case "identify": return checkIdentify(identity)
         case "crc": return checkCRC()
+        case "vectors": return checkVectors(identity)
         case "sequence-echo": return checkSequenceEcho()
         case "response-time": return checkResponseTime(limit: .milliseconds(50), median: false)
         case "response-time-fast": return checkResponseTime(limit: .milliseconds(10), median: true)
@@ -230,6 +233,85 @@ public final class ConformanceSuite {
             return .fail("an answer of type 0x\(hex(bad.type)) had a wrong CRC")
         }
         return .pass
+    }
+
+    /// The 250-byte Ping vector is replayed by the `ping` case, whose rule it is.
+    static let longPingVector = "Ping with a 250-byte payload"
+
+    func checkVectors(_ identity: Identity?) -> Outcome {
+        guard let id = identity else { return .skipped("no Identify") }
+        for v in ConformanceVectors.requests where v.name != Self.longPingVector {
+            guard let wire = bytes(hex: v.wire), let raw = try? COBS.decode(Array(wire.dropLast())), raw.count >= Frame.minRawSize else {
+                return .skipped("vector '\(v.name)' does not decode")
+            }
+            let type = raw[1], payload = Array(raw[4..<(raw.count - 2)])
+            guard let answer = exchange(raw: wire, answerType: type | FrameType.responseFlag) else {
+                return .fail("no answer to the vector '\(v.name)'")
+            }
+            let status: UInt8? = switch v.error {
+            case "malformed_payload": Status.malformed.rawValue
+            case "unknown_type": Status.unknownCommand.rawValue
+            case "unsupported_version": Status.unsupportedVersion.rawValue
+            default: nil
+            }
+            if let status {
+                let want = expectedRaw(type: type | FrameType.responseFlag, sequence: answer.sequence, payload: [status])
+                if answer.raw.dropLast(2) != want.dropLast(2) {
+                    return .fail("'\(v.name)': answered \(hexes(answer.raw.dropLast(2))), want \(hexes(want.dropLast(2)))")
+                }
+                continue
+            }
+            if let why = judge(type: type, payload: payload, answer: answer, identity: id) { return .fail("'\(v.name)': \(why)") }
+        }
+        return .pass
+    }
+
+    /// Field by field, or byte for byte where the answer is fixed: nil when
+    /// the answer is what the spec requires.
+    func judge(type: UInt8, payload: [UInt8], answer: ReceivedFrame, identity id: Identity) -> String? {
+        let u16 = payload.count >= 2 ? UInt16(payload[0]) | UInt16(payload[1]) << 8 : 0
+        let outOfRange: [UInt8] = [Status.outOfRange.rawValue]
+        switch Command(rawValue: type) {
+        case .ping:
+            let want = expectedRaw(type: 0x85, sequence: answer.sequence, payload: [0x00] + payload)
+            return answer.raw.dropLast(2) == want.dropLast(2) ? nil : "the echo differs"
+        case .setPower:
+            let asked = Int16(bitPattern: u16)
+            guard id.powerRange.contains(Power(deciDBm: asked)) else {
+                return answer.payload == outOfRange ? nil : "answered \(hexes(answer.payload)), not out of range"
+            }
+            guard case .ok(.power(let p)) = parse(answer) else { return "answered \(hexes(answer.payload)), not ok" }
+            return abs(Int(p.deciDBm) - Int(asked)) <= 5 ? nil : "set \(p), asked \(Power(deciDBm: asked))"
+        case .setChannel:
+            guard id.channelRange.contains(u16) else {
+                return answer.payload == outOfRange ? nil : "answered \(hexes(answer.payload)), not out of range"
+            }
+            guard case .ok(.channel(let c)) = parse(answer) else { return "answered \(hexes(answer.payload)), not ok" }
+            return c == u16 ? nil : "set channel \(c), asked \(u16)"
+        case .setTelemetryRate:
+            if answer.payload == outOfRange && u16 > 10 { return nil }  // above 10 Hz a radio may refuse (§6.1)
+            guard case .ok(.telemetryRate(let hz)) = parse(answer) else { return "answered \(hexes(answer.payload))" }
+            return hz == u16 ? nil : "set \(hz) Hz, asked \(u16)"
+        case .identify:
+            guard case .ok(.identity) = parse(answer) else { return "the Identify answer does not parse" }
+            return nil
+        case .getState:
+            guard case .ok(.state) = parse(answer) else { return "the GetState answer does not parse" }
+            return nil
+        default:
+            return "a request type the suite does not know"
+        }
+    }
+
+    func bytes(hex: String) -> [UInt8]? {
+        let digits = Array(hex.utf8)
+        guard digits.count % 2 == 0 else { return nil }
+        var out: [UInt8] = []
+        for i in stride(from: 0, to: digits.count, by: 2) {
+            guard let b = UInt8(String(decoding: digits[i...i + 1], as: UTF8.self), radix: 16) else { return nil }
+            out.append(b)
+        }
+        return out
     }
 
     func checkSequenceEcho() -> Outcome {
@@ -299,8 +381,10 @@ public final class ConformanceSuite {
             let want = expectedRaw(type: 0x85, sequence: answer.sequence, payload: [0x00] + bytes)
             if answer.raw.dropLast(2) != want.dropLast(2) { return .fail("Ping of \(count) bytes: the echo differs") }
         }
-        let long = Frame(type: Command.ping.rawValue, sequence: nextSequence(), payload: [UInt8](repeating: 0x55, count: 250))
-        guard let answer = exchange(long) else { return .fail("no answer to a 250-byte Ping (malformed expected)") }
+        // docs/vectors.json's 250-byte Ping, as it is.
+        guard let vector = ConformanceVectors.requests.first(where: { $0.name == Self.longPingVector }),
+              let long = bytes(hex: vector.wire) else { return .skipped("no 250-byte Ping vector") }
+        guard let answer = exchange(raw: long, answerType: 0x85) else { return .fail("no answer to a 250-byte Ping (malformed expected)") }
         if answer.payload != [Status.malformed.rawValue] { return .fail("a 250-byte Ping was answered \(answer.payload.first.map { "status \($0)" } ?? "empty"), not malformed") }
         return .pass
     }

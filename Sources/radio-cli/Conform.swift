@@ -91,7 +91,7 @@ struct Conform: AsyncParsableCommand {
                 print(leftAligned(c.name, width) + "  " + leftAligned("§" + c.section, 7) + "  " + leftAligned(c.requirement.rawValue, 6)
                       + "  " + leftAligned(result, 7) + "  " + (Conform.detail(r.outcome) ?? c.summary))
             }
-            print("\(results.count) cases: \(passed) passed, \(failed) failed (MUST), \(warnings) warning\(warnings == 1 ? "" : "s") (SHOULD)"
+            print("\(results.count) case\(results.count == 1 ? "" : "s"): \(passed) passed, \(failed) failed (MUST), \(warnings) warning\(warnings == 1 ? "" : "s") (SHOULD)"
                   + (skipped > 0 ? ", \(skipped) skipped" : ""))
         }
         if failed > 0 { throw Failure("\(failed) MUST case\(failed == 1 ? "" : "s") failed", status: 65) }

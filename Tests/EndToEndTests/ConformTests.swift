@@ -11,7 +11,7 @@ private let image = URL(fileURLWithPath: #filePath).deletingLastPathComponent().
 /// fail them, which no stall can hide.
 @Suite("radio-cli conform")
 struct ConformTests {
-    static let all = ["identify", "crc", "sequence-echo", "response-time", "response-time-fast", "set-and-get", "range-edges",
+    static let all = ["identify", "crc", "vectors", "sequence-echo", "response-time", "response-time-fast", "set-and-get", "range-edges",
                       "ping", "telemetry-rates", "unknown-command", "unsupported-version", "malformed", "not-a-request",
                       "corrupt-frames", "byte-at-a-time", "garbage-between-frames", "pipelined", "pipelined-order", "telemetry"]
     static let untimed = all.filter { !$0.hasPrefix("response-time") }
