@@ -165,12 +165,16 @@ public struct SimulatorEngine: Sendable {
     private var decoder = FrameDecoder()
     private var scratch: [UInt8] = []
     private var injector: FaultInjector?
+    /// The quirks that change answers on the wire (`bad-crc`,
+    /// `no-seq-echo`), looked up once; nil for a radio without them.
+    private let wireQuirks: Quirks?
     /// Set when a `stall` fault fired on the last request; the pty server
     /// takes it (`takeStall()`) and stops answering for the stall's time.
     private var stallPending = false
 
     public init(configuration: SimulatorConfiguration) {
         radio = SimulatedRadio(configuration: configuration)
+        wireQuirks = configuration.quirks.changesWire ? configuration.quirks : nil
         scratch.reserveCapacity(Frame.maxWireSize)
         if !configuration.faults.isEmpty {
             injector = FaultInjector(faults: configuration.faults, seed: configuration.seed)
@@ -214,8 +218,7 @@ public struct SimulatorEngine: Sendable {
             let done: Void? = bytes.withContiguousStorageIfAvailable { buffer in
                 decoder.feedViews(UnsafeRawBufferPointer(buffer)) { event, _ in
                     if case .frame(let frame) = event, let response = self.radio.handle(frame) {
-                        let quirks = self.radio.configuration.quirks
-                        if quirks.changesWire {
+                        if let quirks = self.wireQuirks {
                             let reply = Message.response(response).frame(sequence: frame.sequence)
                             SimulatorEngine.appendQuirky(reply, quirks, into: &output)
                         } else {

@@ -1,6 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 public import RadioDriver
 public import RadioProtocol
 

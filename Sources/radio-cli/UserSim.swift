@@ -79,8 +79,8 @@ struct UserSimScheme: PortScheme {
             }
             usleep(5_000)
         }
-        note("started this user's simulator (radio-sim pid \(pid)) on \(files.link): settings now stick between commands; "
-             + "'radio-sim --stop' stops it, and it stops by itself after 30 minutes unused")
+        Console.error("radio-cli: started this user's simulator (radio-sim pid \(pid)) on \(files.link): settings now stick between commands; "
+             + "'radio-sim --stop' stops it, and it stops by itself after 30 minutes unused\n")
     }
 
     /// radio-sim from the directory radio-cli runs from (as installed, and
@@ -93,8 +93,4 @@ struct UserSimScheme: PortScheme {
         return "radio-sim"
     }
 
-    static func note(_ line: String) {
-        let text = "radio-cli: \(line)\n"
-        _ = text.withCString { write(2, $0, strlen($0)) }
-    }
 }
