@@ -1,3 +1,4 @@
+import Foundation
 import RadioDriver
 import RadioProtocol
 import RadioSimTransport
@@ -98,4 +99,44 @@ func samples(_ n: Int, from subscription: TelemetrySubscription) async -> [Telem
         if count == n { break }
     }
     return events
+}
+
+/// A task executor with a thread of its own, for tests that judge how long a
+/// driver call took. On the shared cooperative pool (two threads here), other
+/// tests' blocking waits can hold both threads, and a call the driver ended on
+/// time resumes seconds later: the test would be timing the pool, not the
+/// driver (a CI run saw a 9.2 s "hang" that way). Jobs preferring this
+/// executor run on its thread, whatever the pool is doing.
+final class DedicatedExecutor: TaskExecutor, @unchecked Sendable {
+    // @unchecked: `jobs` is read and written only while `condition` is
+    // locked; `condition` (NSCondition) is itself thread-safe.
+    private let condition = NSCondition()
+    private var jobs: [UnownedJob] = []
+
+    /// One for the whole test process: its thread runs as long as the process.
+    static let timing = DedicatedExecutor(name: "timing tests")
+
+    private init(name: String) {
+        let thread = Thread { [self] in run() }
+        thread.name = name
+        thread.start()
+    }
+
+    func enqueue(_ job: consuming ExecutorJob) {
+        let unowned = UnownedJob(job)
+        condition.lock()
+        jobs.append(unowned)
+        condition.signal()
+        condition.unlock()
+    }
+
+    private func run() {
+        while true {
+            condition.lock()
+            while jobs.isEmpty { condition.wait() }
+            let job = jobs.removeFirst()
+            condition.unlock()
+            job.runSynchronously(on: asUnownedTaskExecutor())
+        }
+    }
 }
