@@ -13,7 +13,7 @@ BUILD_FLAGS    ?=
 # it on an emulated Cortex-M3 (Simulator/firmware). prometheus brings promtool
 # and the server the metrics tests scrape `serve --metrics` with; chromium
 # (headless) loads the performance dashboard in its test.
-SYSTEM_PACKAGES := libudev-dev libedit-dev pkgconf python3 util-linux udev umockdev libumockdev-dev gir1.2-umockdev-1.0 python3-gi \
+SYSTEM_PACKAGES := libudev-dev libedit-dev libyaml-dev pkgconf python3 util-linux udev umockdev libumockdev-dev gir1.2-umockdev-1.0 python3-gi \
                    ser2net gcc-arm-none-eabi qemu-system-arm prometheus chromium fonts-dejavu-core systemd
 BIN             = $(shell $(SWIFT) build $(BUILD_FLAGS) --show-bin-path)
 SIM_LINK        = .build/radio-sim.pty

@@ -58,6 +58,11 @@ let package = Package(
         // watched through it, Identify probes, and the `udev://?serial=` scheme.
         .systemLibrary(name: "CUdev", pkgConfig: "libudev", providers: [.apt(["libudev-dev"])]),
         .systemLibrary(name: "CEditLine", pkgConfig: "libedit", providers: [.apt(["libedit-dev"])]),
+        // libyaml (Debian: libyaml-dev), read directly: the lab file needs
+        // a parser, not Yams' Codable layer and the Foundation (with ICU) it
+        // would link into radio-cli.
+        .systemLibrary(name: "CYAML", pkgConfig: "yaml-0.1", providers: [.apt(["libyaml-dev"])]),
+        .target(name: "RadioLab", dependencies: ["CYAML"], swiftSettings: strict),
         .target(name: "RadioDiscovery", dependencies: ["CUdev", "RadioDriver", "RadioProtocol", "RadioIO", "Locking",
                                                        .product(name: "SystemPackage", package: "swift-system")],
                 swiftSettings: strict),
@@ -152,6 +157,7 @@ let package = Package(
                 "Locking",
                 "CEditLine",
                 "RadioConformance",
+                "RadioLab",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -164,7 +170,7 @@ let package = Package(
                     swiftSettings: strict),
         .testTarget(name: "RadioDriverTests",
                     dependencies: ["RadioDriver", "RadioSimulator", "RadioSimTransport", "RadioBench", "RadioDiscovery",
-                                   "RadioDaemon", "RadioMetrics", "Locking", "RadioIO"],
+                                   "RadioDaemon", "RadioMetrics", "Locking", "RadioIO", "RadioLab"],
                     swiftSettings: strict),
         .testTarget(name: "EndToEndTests", dependencies: ["radio-cli", "radio-sim", "RadioSimulator"],
                     swiftSettings: strict),

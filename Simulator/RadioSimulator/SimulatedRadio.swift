@@ -86,6 +86,11 @@ public struct SimulatedRadio: Sendable {
     public mutating func handle(_ frame: FrameView) -> Response? {
         guard FrameType.isRequest(frame.type) else { return nil }
         let command = Command(rawValue: frame.type)
+        // A radio does not know a daemon's requests (§11.1), whatever their
+        // payload: the version check still comes first (§7).
+        if Command.isDaemonCommand(frame.type) && frame.version == Frame.protocolVersion {
+            return .failure(command, .unknownCommand)
+        }
         do {
             let message = try Message(view: frame)
             guard case .request(let request) = message else { return nil }
@@ -130,6 +135,8 @@ public struct SimulatedRadio: Sendable {
             guard hz <= configuration.maxTelemetryHz else { return .failure(.setTelemetryRate, .outOfRange) }
             telemetryRate = hz
             return .ok(.telemetryRate(hz))
+        case .daemon(let d):
+            return .failure(d.command, .unknownCommand)
         }
     }
 

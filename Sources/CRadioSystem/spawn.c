@@ -44,3 +44,32 @@ int radio_spawn(const char *file, char *const argv[], int fd3, int err_fd, int n
     if (rc == 0) *pid_out = (int)pid;
     return rc;
 }
+
+int radio_spawn_command(const char *file, char *const argv[], char *const envp[], int *pid_out) {
+    posix_spawn_file_actions_t actions;
+    posix_spawnattr_t attributes;
+    sigset_t none, all;
+    pid_t pid;
+    int rc = posix_spawn_file_actions_init(&actions);
+    if (rc != 0) return rc;
+    rc = posix_spawnattr_init(&attributes);
+    if (rc != 0) {
+        posix_spawn_file_actions_destroy(&actions);
+        return rc;
+    }
+    /* As radio_spawn: no signal blocked or ignored in the child. Its stdio
+     * is the parent's (a command run under a lease talks to the user); any
+     * other descriptor is closed, so the lease's connection is the parent's
+     * alone and ends with it. */
+    sigemptyset(&none);
+    sigfillset(&all);
+    posix_spawnattr_setsigmask(&attributes, &none);
+    posix_spawnattr_setsigdefault(&attributes, &all);
+    posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+    rc = posix_spawn_file_actions_addclosefrom_np(&actions, 3);
+    if (rc == 0) rc = posix_spawnp(&pid, file, &actions, &attributes, argv, envp);
+    posix_spawnattr_destroy(&attributes);
+    posix_spawn_file_actions_destroy(&actions);
+    if (rc == 0) *pid_out = (int)pid;
+    return rc;
+}

@@ -56,6 +56,8 @@ public final class RadioDaemon: Sendable {
         /// start, after every outage and this often, so that settings and
         /// measurements are known without a client asking (nil: never).
         public var stateQueryInterval: Duration? = nil
+        /// The daemon's version line, for the status document.
+        public var version = "radio-daemon"
         public init() {}
     }
 
@@ -106,6 +108,12 @@ public final class RadioDaemon: Sendable {
         /// GetState and Identify requests the daemon sent itself
         /// (`stateQueryInterval`, and Identify while the radio has not answered one).
         public var stateQueries = 0
+        /// Leases granted (§11.1), and changing requests refused because
+        /// another connection held the lease.
+        public var leasesGranted = 0
+        public var leaseRefusals = 0
+        /// Status pages served (§11.2).
+        public var statusRequests = 0
         public init() {}
     }
 
@@ -127,6 +135,8 @@ public final class RadioDaemon: Sendable {
         var stateQueryDue = false
         /// The radio answered Identify (at start, or the daemon's own later).
         var identified = false
+        /// Who it said it was, for the status document.
+        var identity: Identity?
     }
 
     /// The connections, for the radio thread to find by id or send to all.
@@ -153,6 +163,9 @@ public final class RadioDaemon: Sendable {
     public let clientLimit: Int
     private let radioInput = Locked(RadioInput())
     private let radioDone = DispatchSemaphore(value: 0)
+    /// The write lease (§11.1): the client loop's alone.
+    private let leases = Locked(LeaseBook())
+    private let started = ContinuousClock.now
 
     /// SO_SNDBUF of each client socket (the kernel doubles it).
     static let kernelSendBuffer = 64 * 1024
@@ -209,8 +222,14 @@ public final class RadioDaemon: Sendable {
 
     private struct Client {
         let connection: Connection
+        let since = ContinuousClock.now
         var decoder = FrameDecoder()
         var requests = 0
+        /// Status requests to answer once this turn's reads are done (the
+        /// document lists every client), and the snapshot its pages come
+        /// from (taken at offset 0).
+        var statusAsked: [(sequence: UInt16, offset: UInt32)] = []
+        var statusDocument: [UInt8] = []
         /// The client shut down its sending side (EOF on read, as `nc -N`
         /// does): it is done asking, not gone. It gets the replies to what
         /// it sent, then the daemon closes the connection.
@@ -316,6 +335,8 @@ public final class RadioDaemon: Sendable {
                 clients[id] = client
                 if let gone { remove(id, from: &clients, reason: gone) }
             }
+            // Status pages, now that every client's reads of this turn are in.
+            if clients.values.contains(where: { !$0.statusAsked.isEmpty }) { answerStatus(&clients) }
             // Requests waiting for their client's share of the radio: sent
             // as the radio's answers make room (the radio thread wakes this
             // loop for that, and the sweep below catches expiries).
@@ -347,6 +368,9 @@ public final class RadioDaemon: Sendable {
                 }
             }
             let now = ContinuousClock.now
+            if let until = leases.withLock({ $0.expiry }), now >= until {
+                apply(leases.withLock { $0.expire(now: now) })
+            }
             if let every = options.stateQueryInterval, options.observer != nil,
                state.withLock({ s in defer { s.stateQueryDue = false }; return s.stateQueryDue }) || now - lastStateQuery >= every {
                 lastStateQuery = now
@@ -547,6 +571,16 @@ public final class RadioDaemon: Sendable {
     /// behind its others (within `maxInFlightPerClient`), else busy.
     private func admit(_ frame: Frame, into client: inout Client) {
         let connection = client.connection
+        if FrameType.isRequest(frame.type) && frame.version == Frame.protocolVersion {
+            if Command.isDaemonCommand(frame.type) {
+                daemonRequest(frame, from: &client)
+                return
+            }
+            if Command(rawValue: frame.type).changesRadio, !leases.withLock({ $0.mayChange(connection.id) }) {
+                refuse(frame, from: connection)
+                return
+            }
+        }
         guard FrameType.isRequest(frame.type), frame.version == Frame.protocolVersion,
               state.withLock({ $0.linkDown }) == nil else {
             if forward(frame, from: connection) != nil { client.requests += 1 }
@@ -566,6 +600,150 @@ public final class RadioDaemon: Sendable {
         } else {
             reply(to: connection, frame, status: .busy)
         }
+    }
+
+    // MARK: Lease and status (§11.1-11.2)
+
+    /// A request the daemon answers itself: the lease's at once, in order
+    /// with the client's other requests; Status after this turn's reads.
+    private func daemonRequest(_ frame: Frame, from client: inout Client) {
+        let connection = client.connection
+        let request: DaemonRequest
+        switch Result(catching: { () throws(MessageError) in try Message(frame: frame) }) {
+        case .success(.request(.daemon(let d))):
+            request = d
+        case .failure(.unknownType):
+            reply(to: connection, frame, status: .unknownCommand)
+            return
+        default:
+            reply(to: connection, frame, status: .malformed)
+            return
+        }
+        if case .status(let offset) = request {
+            client.statusAsked.append((frame.sequence, offset))
+            return
+        }
+        let effects = leases.withLock {
+            $0.handle(request, from: connection.id, sequence: frame.sequence, peer: connection.peer, now: .now)
+        }
+        apply(effects)
+        let answered = effects.contains { if case .answer(connection.id, frame.sequence, _) = $0 { true } else { false } }
+        if case .lock(let l) = request, !answered {
+            options.logger.info("client \(connection.id) (\(l.holder)) waits for the lease",
+                                metadata: ["client": "\(connection.id)"])
+        }
+    }
+
+    /// A changing request from a connection that does not hold the lease:
+    /// the notice naming the holder, then `busy`, both with its number.
+    private func refuse(_ frame: Frame, from connection: Connection) {
+        stats.withLock { $0.leaseRefusals += 1 }
+        if let notice = leases.withLock({ $0.refusal(now: .now) }) {
+            _ = connection.deliver(Message.lease(notice).frame(sequence: frame.sequence).wireBytes,
+                                   limit: options.clientQueueBytes)
+        }
+        reply(to: connection, frame, status: .busy)
+    }
+
+    /// Carries out what the lease book says: answers, notices, and a log
+    /// line for each change of holder.
+    private func apply(_ effects: [LeaseBook.Effect]) {
+        var wake = false
+        for effect in effects {
+            switch effect {
+            case .answer(let id, let sequence, let response):
+                if case .ok(.daemon(.locked(_, _, false))) = response { stats.withLock { $0.leasesGranted += 1 } }
+                if case .failure(_, .busy) = response { stats.withLock { $0.busyReplies += 1 } }
+                guard let c = registry.withLock({ $0.byID[id] }) else { continue }
+                if c.deliver(Message.response(response).frame(sequence: sequence).wireBytes, limit: options.clientQueueBytes) {
+                    wake = true
+                }
+            case .notice(let id?, let sequence, let notice):
+                guard let c = registry.withLock({ $0.byID[id] }) else { continue }
+                if c.deliver(Message.lease(notice).frame(sequence: sequence).wireBytes, limit: options.clientQueueBytes) {
+                    wake = true
+                }
+            case .notice(nil, _, let notice):
+                logLease(notice)
+                broadcast(Message.lease(notice).frame(sequence: 0).wireBytes)
+            }
+        }
+        if wake { wakeLoop() }
+    }
+
+    private func logLease(_ n: LeaseNotice) {
+        let who = "\(n.holder)" + (n.reason.isEmpty || n.event == .revoked ? "" : " (\(n.reason))")
+        switch n.event {
+        case .taken: options.logger.notice("lease taken by \(who) for \(n.leftSeconds) s")
+        case .released: options.logger.notice("lease of \(who) released after \(n.heldSeconds) s")
+        case .expired: options.logger.notice("lease of \(who) expired after \(n.heldSeconds) s")
+        case .holderGone: options.logger.notice("lease of \(who) ended: its holder's connection closed")
+        case .revoked: options.logger.warning("lease of \(n.holder) \(n.reason)")
+        case .refused: break
+        }
+    }
+
+    /// Answers the Status requests of this turn, each from its client's
+    /// snapshot (offset 0 takes a new one).
+    private func answerStatus(_ clients: inout [Int: Client]) {
+        let now = ContinuousClock.now
+        var fresh: [UInt8]?
+        for id in clients.keys.sorted() {
+            guard var client = clients[id], !client.statusAsked.isEmpty else { continue }
+            for (sequence, offset) in client.statusAsked {
+                stats.withLock { $0.statusRequests += 1 }
+                if offset == 0 {
+                    if fresh == nil { fresh = statusDocument(clients, now: now) }
+                    client.statusDocument = fresh ?? []
+                }
+                let document = client.statusDocument
+                let response: Response
+                if offset > document.count {
+                    response = .failure(.status, .outOfRange)
+                } else {
+                    let start = Int(offset), end = min(document.count, start + DaemonReply.maxStatusBytes)
+                    response = .ok(.daemon(.status(total: UInt32(document.count), bytes: Array(document[start..<end]))))
+                }
+                if client.connection.deliver(Message.response(response).frame(sequence: sequence).wireBytes,
+                                             limit: options.clientQueueBytes) { wakeLoop() }
+            }
+            client.statusAsked.removeAll()
+            clients[id] = client
+        }
+    }
+
+    private func statusDocument(_ clients: [Int: Client], now: ContinuousClock.Instant) -> [UInt8] {
+        let s = state.withLock { $0 }
+        let counters = statistics.named
+        let lease = leases.withLock { $0.info(for: nil, now: now) }
+        let holders = leases.withLock { $0.lease?.holders ?? [] }
+        let waiting = Set(leases.withLock { $0.waiters.map(\.connection) })
+        let inFlight = map.withLock { $0.inFlight }
+        var listed: [DaemonStatus.Client] = []
+        for id in clients.keys.sorted().prefix(DaemonStatus.maxClientsListed) {
+            guard let c = clients[id] else { continue }
+            listed.append(DaemonStatus.Client(
+                id: id, peer: c.connection.peer, connected_s: RadioDaemon.seconds(c.since.duration(to: now)),
+                requests: c.requests, in_flight: inFlight[id, default: 0], queued: c.waitingCount,
+                queued_bytes: c.connection.queuedBytes, holds_lease: holders.contains(id),
+                waits_for_lease: waiting.contains(id)))
+        }
+        let document = DaemonStatus(
+            version: options.version, uptime_s: RadioDaemon.seconds(started.duration(to: now)),
+            radio_port: transport.name, listening: urls,
+            radio: s.identity.map { .init(model: $0.model, serial_number: $0.serialNumber, firmware_version: $0.firmwareVersion) },
+            link: .init(up: s.linkDown == nil, reason: s.linkDown,
+                        down_s: s.linkDownSince.map { RadioDaemon.seconds($0.duration(to: now)) }),
+            lease: lease.map { .init(holder: $0.holder, reason: $0.reason, held_s: Int($0.heldSeconds),
+                                     left_s: Int($0.leftSeconds), keep: $0.keep, waiting: Int($0.waiting)) },
+            clients_connected: clients.count, clients: listed,
+            counters: Dictionary(uniqueKeysWithValues: counters.map { ($0.name, $0.value) }))
+        return document.encoded()
+    }
+
+    /// Seconds to the millisecond, for the status document.
+    static func seconds(_ d: Duration) -> Double {
+        Double(d.components.seconds * 1000 + d.components.attoseconds / 1_000_000_000_000_000) / 1000
     }
 
     /// Sends a client's waiting requests while its share at the radio has room.
@@ -681,6 +859,7 @@ public final class RadioDaemon: Sendable {
             r.all.removeAll { $0.id == id }
         }
         client.connection.close()
+        apply(leases.withLock { $0.closed(id, now: .now) })
         if !quiet {
             options.logger.log(level: level, "client \(id) (\(client.connection.peer)) disconnected: \(reason)",
                                metadata: ["client": "\(id)", "requests": "\(client.requests)"])
@@ -711,7 +890,10 @@ public final class RadioDaemon: Sendable {
     private func identified(_ id: Identity) {
         options.logger.notice("radio: \(id.model), serial \(id.serialNumber), firmware \(id.firmwareVersion)")
         transport.expectSerialNumber(id.serialNumber)
-        state.withLock { $0.identified = true }
+        state.withLock { s in
+            s.identified = true
+            s.identity = id
+        }
         options.observer?.daemonEvent(.identified(id))
     }
 

@@ -40,6 +40,8 @@ final class Core: Sendable {
         /// close() ran on the reader thread, so the reader closes the port.
         var closeTransportOnExit = false
         var disconnections = 0
+        /// The sharing daemon's last lease notice (§6.5).
+        var leaseNotice: LeaseNotice?
 
         var statistics: RadioClient.Statistics {
             let e = engine.statistics, d = engine.decoderCounters
@@ -178,6 +180,7 @@ final class Core: Sendable {
         case .timeout(let c): throw .timeout(c, timeout)
         case .noValidResponse(let c, let n): throw .noValidResponse(c, discardedBytes: n)
         case .malformedResponse(let c): throw .malformedResponse(c)
+        case .leased(let c, let notice): throw .leased(c, notice)
         case .cancelled: throw .cancelled
         case .aborted: throw state.withLock { $0.abortReason }
         }
@@ -256,6 +259,7 @@ final class Core: Sendable {
                         case .resume(let waiter, let step): waiter.resume(returning: .step(step))
                         case .telemetry(let sample): samples.append(sample)
                         case .link(let notice): notices.append(notice)
+                        case .lease(let notice): s.leaseNotice = notice
                         case .send: break  // only `expire` asks for sends
                         }
                     }

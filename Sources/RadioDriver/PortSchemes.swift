@@ -67,6 +67,9 @@ public struct PortSchemes: Sendable {
         return copy
     }
 
+    /// Whether `text` is a bare word of the table (`sim`, `loop`, ...).
+    public func isWord(_ text: String) -> Bool { words[text] != nil }
+
     /// The schemes, with their forms and options, for help.
     public var forms: [(usage: String, options: [String])] { schemes.map { ($0.type.usage, $0.type.options) } }
 

@@ -105,6 +105,9 @@ public final class RadioClient: Sendable {
     /// Why the port went away, once it has (nil while connected or after close()).
     public var disconnection: RadioError? { core.state.withLock { $0.disconnected } }
 
+    /// The last lease notice a sharing daemon sent this client (§6.5), if any.
+    public var lastLeaseNotice: LeaseNotice? { core.state.withLock { $0.leaseNotice } }
+
     /// The radio's telemetry, fanned out to every subscriber in this process.
     public var telemetry: TelemetryHub { core.telemetry }
 
@@ -179,12 +182,30 @@ public final class RadioClient: Sendable {
         }
     }
 
+    /// Sends a request that a sharing daemon answers itself (lease, status:
+    /// docs/PROTOCOL.md §11.1-11.2). A radio answers it `unknown command`,
+    /// which throws `.device(command, .unknownCommand)`. `retries` nil: the
+    /// client's own; a waiting Lock is sent once (its answer comes when the
+    /// lease is granted, so the deadline is how long to wait).
+    public func daemon(_ request: DaemonRequest, timeout: Duration? = nil) async throws(RadioError) -> DaemonReply {
+        var attempts: Int?
+        if case .lock(let l) = request, l.wait { attempts = 1 }
+        let response = try await perform(.daemon(request), timeout: timeout ?? options.timeout, attempts: attempts)
+        switch response {
+        case .ok(.daemon(let reply)) where reply.command == request.command: return reply
+        case .ok: throw .malformedResponse(request.command)
+        case .failure(let command, let status): throw .device(command, status)
+        }
+    }
+
     /// Every command in protocol version 1 sets an absolute value or reads,
-    /// so repeating one is harmless: each may be retried.
+    /// so repeating one is harmless: each may be retried. So are the lease
+    /// requests: a repeated Lock from the holder renews, a repeated Unlock
+    /// finds nothing to release.
     static func isIdempotent(_ request: Request) -> Bool { true }
 
-    private func perform(_ request: Request, timeout: Duration) async throws(RadioError) -> Response {
-        let attempts = RadioClient.isIdempotent(request) ? max(1, options.retries + 1) : 1
+    private func perform(_ request: Request, timeout: Duration, attempts fixed: Int? = nil) async throws(RadioError) -> Response {
+        let attempts = fixed ?? (RadioClient.isIdempotent(request) ? max(1, options.retries + 1) : 1)
         let key = try core.register(request, timeout: timeout, attempts: attempts)
         var wake = await core.attempt(key, request)
         while true {

@@ -11,6 +11,9 @@ public enum RadioError: Error, Hashable, Sendable, CustomStringConvertible {
     case noValidResponse(Command, discardedBytes: Int)
     /// The radio answered with an error status.
     case device(Command, Status)
+    /// A sharing daemon refused the command: another holds its write lease
+    /// (docs/PROTOCOL.md §11.1). The notice names the holder.
+    case leased(Command, LeaseNotice)
     /// The radio's answer passed its CRC but did not parse.
     case malformedResponse(Command)
     /// The port would not take bytes before the deadline (flow control held off).
@@ -31,6 +34,9 @@ public enum RadioError: Error, Hashable, Sendable, CustomStringConvertible {
     case notATerminal(String)
     /// The port string did not parse, or named an unknown scheme or option.
     case invalidPort(String)
+    /// A file the port string depends on (the lab file that names radios)
+    /// is missing or does not parse.
+    case configuration(String)
     /// The tty driver refused the baud rate.
     case unsupportedBaudRate(Int, String)
     /// An unexpected system error.
@@ -53,6 +59,11 @@ public enum RadioError: Error, Hashable, Sendable, CustomStringConvertible {
             "no valid reply to \(c): \(n) bytes received did not decode (wrong baud rate, or not a radio on this port?)"
         case .device(let c, let s):
             "radio rejected \(c): \(s)"
+        case .leased(let c, let n):
+            "radio busy: \(c) refused, the radio is locked by \(n.holder.isEmpty ? "another client" : n.holder)"
+                + (n.leftSeconds > 0 ? " for \(formatSeconds(n.leftSeconds)) more" : "")
+                + (n.reason.isEmpty ? "" : " (\(n.reason))")
+                + "; reads still work, 'radio-cli lock --wait' queues for it"
         case .malformedResponse(let c):
             "radio sent a malformed reply to \(c)"
         case .writeTimeout(let p):
@@ -75,6 +86,8 @@ public enum RadioError: Error, Hashable, Sendable, CustomStringConvertible {
             "not a serial port: \(p) is not a tty"
         case .invalidPort(let why):
             "invalid port: \(why)"
+        case .configuration(let why):
+            "configuration: \(why)"
         case .unsupportedBaudRate(let b, let p):
             "baud rate \(b) not supported by \(p)"
         case .system(let what, let e):
@@ -101,4 +114,12 @@ extension String {
     fileprivate func replacingZeroFraction() -> String {
         hasSuffix(".0 s") ? String(dropLast(4)) + " s" : self
     }
+}
+
+/// "45 s", "9 min 5 s", "2 h 3 min": a lease's time, for people.
+public func formatSeconds(_ s: UInt32) -> String {
+    if s < 60 { return "\(s) s" }
+    if s < 3600 { return s % 60 == 0 ? "\(s / 60) min" : "\(s / 60) min \(s % 60) s" }
+    let minutes = (s % 3600) / 60
+    return minutes == 0 ? "\(s / 3600) h" : "\(s / 3600) h \(minutes) min"
 }

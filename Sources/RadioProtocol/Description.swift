@@ -9,6 +9,7 @@ extension Request: CustomStringConvertible {
         case .getState: "GetState"
         case .ping(let b): "Ping \(b.count) bytes"
         case .setTelemetryRate(let hz): "SetTelemetryRate \(hz) Hz"
+        case .daemon(let d): d.description
         }
     }
 }
@@ -26,6 +27,7 @@ extension Reply: CustomStringConvertible {
             "State power=\(s.power) channel=\(s.channel) mode=\(s.mode == .transmit ? "tx" : "rx") telemetry=\(s.telemetryRate) Hz \(s.measurements)"
         case .pong(let b): "Pong \(b.count) bytes"
         case .telemetryRate(let hz): "TelemetryRate \(hz) Hz"
+        case .daemon(let d): d.description
         }
     }
 }
@@ -54,6 +56,7 @@ extension Message: CustomStringConvertible {
         case .response(let r): r.description
         case .telemetry(let t): "Telemetry uptime=\(t.uptimeMillis) ms \(t.measurements)"
         case .link(let n): n.isUp ? "Link up" : "Link down: \(n.reason)"
+        case .lease(let n): "Lease \(n.event) holder=\"\(n.holder)\" \(n.leftSeconds) s left"
         }
     }
 }

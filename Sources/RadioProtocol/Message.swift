@@ -21,6 +21,11 @@ public struct Command: RawRepresentable, Hashable, Sendable, CustomStringConvert
         case .getState: "GetState"
         case .ping: "Ping"
         case .setTelemetryRate: "SetTelemetryRate"
+        case .lock: "Lock"
+        case .unlock: "Unlock"
+        case .lease: "Lease"
+        case .claim: "Claim"
+        case .status: "Status"
         default: "Command(0x\(hex(rawValue)))"
         }
     }
@@ -66,6 +71,7 @@ public struct Status: RawRepresentable, Hashable, Sendable, CustomStringConverti
         case .malformed: "malformed request"
         case .unsupportedVersion: "unsupported protocol version"
         case .hardwareFault: "hardware fault"
+        case .notHeld: "lease not held"
         default: "status 0x\(hex(rawValue))"
         }
     }
@@ -81,6 +87,8 @@ public enum Request: Hashable, Sendable {
     case ping([UInt8])
     /// Telemetry frames per second; 0 stops telemetry.
     case setTelemetryRate(UInt16)
+    /// Answered by a sharing daemon, never by a radio (types 0x20-0x2F).
+    case daemon(DaemonRequest)
 
     public static let maxPingBytes = Frame.maxPayload - 1
 
@@ -92,6 +100,7 @@ public enum Request: Hashable, Sendable {
         case .getState: .getState
         case .ping: .ping
         case .setTelemetryRate: .setTelemetryRate
+        case .daemon(let d): d.command
         }
     }
 }
@@ -105,6 +114,7 @@ public enum Reply: Hashable, Sendable {
     case state(RadioState)
     case pong([UInt8])
     case telemetryRate(UInt16)
+    case daemon(DaemonReply)
 
     public var command: Command {
         switch self {
@@ -114,6 +124,7 @@ public enum Reply: Hashable, Sendable {
         case .state: .getState
         case .pong: .ping
         case .telemetryRate: .setTelemetryRate
+        case .daemon(let d): d.command
         }
     }
 }
@@ -138,6 +149,9 @@ public enum Message: Hashable, Sendable {
     case telemetry(TelemetrySample)
     /// From a sharing daemon, not a radio: its radio link went down or came back.
     case link(LinkNotice)
+    /// From a sharing daemon: its write lease changed, or refused a request
+    /// (then the frame carries that request's sequence number).
+    case lease(LeaseNotice)
 }
 
 /// A sharing daemon's notice about its own link to the radio (frame type
@@ -173,6 +187,7 @@ extension Message {
         case .response(let response): (response.command.rawValue | FrameType.responseFlag, sequence)
         case .telemetry(let sample): (FrameType.telemetry, sample.sequence)
         case .link: (FrameType.link, 0)
+        case .lease: (FrameType.lease, sequence)
         }
     }
 
@@ -189,6 +204,7 @@ extension Message {
                 precondition(bytes.count <= Request.maxPingBytes, "ping payload too long")
                 w.bytes(bytes)
             case .setTelemetryRate(let hz): w.u16(hz)
+            case .daemon(let d): w.daemonRequest(d)
             }
         case .response(let response):
             switch response {
@@ -218,6 +234,7 @@ extension Message {
                     precondition(bytes.count <= Request.maxPingBytes, "pong payload too long")
                     w.bytes(bytes)
                 case .telemetryRate(let hz): w.u16(hz)
+                case .daemon(let d): w.daemonReply(d)
                 }
             }
         case .telemetry(let sample):
@@ -232,6 +249,8 @@ extension Message {
                 while end > 0 && reason[reason.index(reason.startIndex, offsetBy: end)] & 0xC0 == 0x80 { end -= 1 }
             }
             w.bytes(reason.prefix(end))
+        case .lease(let notice):
+            w.leaseNotice(notice)
         }
     }
 
@@ -287,6 +306,7 @@ extension Message {
                 guard r.remaining <= Request.maxPingBytes else { throw malformed }
                 request = .ping(r.rest())
             case .setTelemetryRate: request = .setTelemetryRate(try r.u16(or: malformed))
+            case let c where Command.isDaemonCommand(c.rawValue): request = .daemon(try r.daemonRequest(c, or: malformed))
             default: throw .unknownType(type)
             }
             try r.expectEnd(or: malformed)
@@ -300,6 +320,10 @@ extension Message {
             let state = try r.u8(or: malformed)
             guard state <= 1, let reason = r.restAsString() else { throw malformed }
             self = .link(LinkNotice(isUp: state == 1, reason: reason))
+        } else if type == FrameType.lease {
+            let notice = try r.leaseNotice(or: malformed)
+            try r.expectEnd(or: malformed)
+            self = .lease(notice)
         } else if FrameType.isResponse(type) {
             let command = Command(rawValue: type & ~FrameType.responseFlag)
             let status = Status(rawValue: try r.u8(or: malformed))
@@ -332,6 +356,7 @@ extension Message {
                 reply = .state(RadioState(power: power, channel: channel, mode: mode, telemetryRate: rate, measurements: m))
             case .ping: reply = .pong(r.rest())
             case .setTelemetryRate: reply = .telemetryRate(try r.u16(or: malformed))
+            case let c where Command.isDaemonCommand(c.rawValue): reply = .daemon(try r.daemonReply(c, or: malformed))
             default: throw .unknownType(type)
             }
             try r.expectEnd(or: malformed)

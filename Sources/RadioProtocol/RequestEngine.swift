@@ -39,6 +39,8 @@ public struct RequestEngine<Waiter> {
         case send(Request, sequence: UInt16, key: UInt16)
         case telemetry(TelemetrySample)
         case link(LinkNotice)
+        /// A sharing daemon's lease notice (a refusal has ended its call already).
+        case lease(LeaseNotice)
     }
 
     /// What `attach` and `nextAttempt` say to do.
@@ -93,6 +95,9 @@ public struct RequestEngine<Waiter> {
         /// The decoder's discarded-byte count when the attempt went out, to
         /// tell "garbage came back" from "nothing came back".
         @usableFromInline var discardedAtStart: Int
+        /// A sharing daemon said it refuses this call's attempt (its lease
+        /// is another's): the `busy` that follows ends the call, no retry.
+        @usableFromInline var refusal: LeaseNotice?
 
         @usableFromInline init(request: Request, attempts: Int, start: Int64, timeout: Int64, sequence: UInt16,
                                discardedAtStart: Int) {
@@ -396,6 +401,20 @@ public struct RequestEngine<Waiter> {
         case .success(.link(let notice)):
             handle(.link(notice))
             return
+        case .success(.lease(let notice)):
+            if notice.event == .refused {
+                let key: UInt16? = switch slots[frame.sequence] {
+                case .call?: frame.sequence
+                case .attempt(let k)?: k
+                default: nil
+                }
+                if let key, case .call(var call)? = slots[key] {
+                    call.refusal = notice
+                    slots[key] = .call(call)
+                }
+            }
+            handle(.lease(notice))
+            return
         default:
             break
         }
@@ -418,6 +437,9 @@ public struct RequestEngine<Waiter> {
         statistics.responses += 1
         let step: Step
         switch message {
+        case .success(.response(.failure(_, .busy))) where call.refusal != nil:
+            // Held by another: a retry would be refused the same way.
+            step = .done(.leased(command, call.refusal ?? LeaseNotice(event: .refused, holder: "")))
         case .success(.response(.failure(_, .busy))) where call.attempt + 1 < call.attempts:
             step = .busy
         case .success(.response(let r)):
@@ -449,6 +471,8 @@ public enum CallOutcome: Sendable, Hashable {
     case noValidResponse(Command, discardedBytes: Int)
     /// The answer passed its CRC but did not parse.
     case malformedResponse(Command)
+    /// A sharing daemon answered `busy` because another holds its lease.
+    case leased(Command, LeaseNotice)
     case cancelled
     /// Ended from outside (`abortAll`, or a call the engine no longer knows).
     case aborted

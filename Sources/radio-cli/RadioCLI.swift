@@ -34,7 +34,7 @@ struct RadioCLI: AsyncParsableCommand {
                             "radio-cli monitor --port tcp://lab-pc:7362", "radio-cli set-power --help"]),
         version: BuildInfo.versionLine("radio-cli", protocolVersion: Frame.protocolVersion),
         subcommands: [Info.self, GetState.self, SetPower.self, SetChannel.self, Ping.self, Monitor.self, Bench.self, Load.self, Serve.self,
-                      List.self, Shell.self, Conform.self])
+                      Lock.self, Unlock.self, Who.self, Status.self, Places.self, List.self, Shell.self, Conform.self])
 }
 
 extension RadioCLI {
@@ -116,9 +116,10 @@ struct GlobalOptions: ParsableArguments {
         RadioClient.Options(timeout: deadline, retries: retries, trace: trace ? Trace.write : nil)
     }
 
-    /// The port, parsed (`--baud` and `--rtscts` where the string gives none).
+    /// The port, parsed (`--baud` and `--rtscts` where the string gives
+    /// none); a place name is looked up in the lab file first.
     func address() throws(RadioError) -> PortAddress {
-        try portSchemes.parse(resolvedPort, settings: settings)
+        try portSchemes.parse(try Lab.port(for: resolvedPort), settings: settings)
     }
 
     /// Opens the port (a connect gives up at `--timeout`) and warns about
@@ -141,17 +142,8 @@ struct GlobalOptions: ParsableArguments {
         _ body: (RadioClient) async throws(RadioError) -> T,
         outOfRange: (() -> String?)? = nil
     ) async throws -> T {
-        let client: RadioClient
         let shared = ShellSession.client
-        if let shared {
-            client = shared
-        } else {
-            do throws(RadioError) {
-                client = RadioClient(transport: try openTransport(try address()), options: clientOptions)
-            } catch {
-                throw Failure(error)
-            }
-        }
+        let client = if let shared { shared } else { try await openClient() }
         defer { if shared == nil { client.close() } }
         do {
             return try await body(client)
@@ -163,6 +155,33 @@ struct GlobalOptions: ParsableArguments {
         } catch {
             throw Failure(error)
         }
+    }
+
+    /// Opens the radio's port. With $RADIO_LEASE set (a command run by
+    /// `radio-cli lock -- ...`, or after `lock --keep`), presents the lease's
+    /// token first, so this client's set commands pass the lease (§11.1); a
+    /// radio that is not a daemon knows no leases, and a lease that has gone
+    /// is said once on stderr.
+    func openClient(claim: Bool = true) async throws -> RadioClient {
+        let client: RadioClient
+        do throws(RadioError) {
+            client = RadioClient(transport: try openTransport(try address()), options: clientOptions)
+        } catch {
+            throw Failure(error)
+        }
+        guard claim, let token = try leaseFromEnvironment() else { return client }
+        do throws(RadioError) {
+            _ = try await client.daemon(.claim(token: token))
+        } catch .device(_, .unknownCommand) {
+            // A radio, not a daemon: no lease to present.
+        } catch .device(_, .notHeld) {
+            Console.error("radio-cli: warning: RADIO_LEASE \(leaseToken(token)) is not the lease on \(client.portName) "
+                          + "(it expired or was given back); going on without it\n")
+        } catch {
+            client.close()
+            throw Failure(error)
+        }
+        return client
     }
 
     /// Why a serial port may stay silent, when not one byte came back: what
@@ -194,6 +213,13 @@ struct Failure: Error, CustomStringConvertible {
         self.status = status
     }
 
+    /// Exits with `status` and prints nothing (the status of a command
+    /// radio-cli ran, which said what it had to say).
+    init(quietStatus: Int32) {
+        description = ""
+        status = quietStatus
+    }
+
     /// The error's line, and a hint after it where there is one.
     init(_ error: RadioError, hint: String?) {
         self.init(error)
@@ -207,10 +233,12 @@ struct Failure: Error, CustomStringConvertible {
         case .noValidResponse, .malformedResponse: 65                // EX_DATAERR
         case .device(_, let s) where s == .outOfRange || s == .malformed: 65
         case .device(_, let s) where s == .busy: 75                  // EX_TEMPFAIL
+        case .leased: 75
         case .device: 69                                             // EX_UNAVAILABLE
         case .notFound, .notATerminal, .disconnected, .unsupportedBaudRate, .closed, .incompatibleRadio: 69
         case .timeout, .busy, .writeTimeout, .connectTimeout, .overloaded: 75
         case .permissionDenied: 77                                   // EX_NOPERM
+        case .configuration: 78                                      // EX_CONFIG
         case .system: 71                                             // EX_OSERR
         case .cancelled: 70                                          // EX_SOFTWARE
         }
@@ -269,7 +297,7 @@ enum Main {
                 try command.run()
             }
         } catch let failure as Failure {
-            Console.error("radio-cli: \(oneLine(failure.description))\n")
+            if !failure.description.isEmpty { Console.error("radio-cli: \(oneLine(failure.description))\n") }
             exit(failure.status)
         } catch {
             let code = RadioCLI.exitCode(for: error)

@@ -120,6 +120,7 @@ struct Serve: ParsableCommand {
         options.maxInFlightPerClient = maxInFlight
         options.maxClients = maxClients
         options.frameTimeout = .milliseconds(Int64((frameTimeout * 1000).rounded()))
+        options.version = RadioCLI.configuration.version
         // --quiet is a log level: clients coming and going (info) are
         // left out; clients cut off, the radio and its link are not.
         var log = Logger(label: "serve") { LineLogHandler(label: $0) }
@@ -181,11 +182,7 @@ extension Serve {
     /// The daemon's counters as key=value pairs, for grep and scripts.
     static func summary(_ s: RadioDaemon.Statistics, clientsNow: Int?) -> String {
         (clientsNow.map { "connected=\($0) " } ?? "")
-            + "clients=\(s.clientsAccepted) refused=\(s.clientsRefused) requests=\(s.requests) "
-            + "responses=\(s.responses) unmatched=\(s.unmatched) busy=\(s.busyReplies) expired=\(s.expired) "
-            + "telemetry=\(s.telemetryFrames) slow-clients=\(s.slowClients) idle-clients=\(s.idleClients) fd-shortages=\(s.descriptorShortages) outages=\(s.outages) "
-            + "client-decode-errors=\(s.clientDecodeErrors) radio-decode-errors=\(s.radioDecodeErrors) "
-            + "ignored-frames=\(s.ignoredFrames)"
+            + s.named.map { "\(String($0.name.map { $0 == "_" ? "-" : $0 }))=\($0.value)" }.joined(separator: " ")
     }
 }
 

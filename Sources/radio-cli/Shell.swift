@@ -41,7 +41,8 @@ struct Shell: AsyncParsableCommand {
 
     /// What the shell runs; the rest (load, serve, list, shell) open ports
     /// or listeners of their own.
-    static let commands: Set<String> = ["info", "get-state", "set-power", "set-channel", "ping", "monitor", "bench"]
+    static let commands: Set<String> = ["info", "get-state", "set-power", "set-channel", "ping", "monitor", "bench",
+                                        "lock", "unlock", "who", "status"]
     /// Options that belong to the shell's one connection.
     static let connectionOptions: Set<String> = ["--port", "--timeout", "--retries", "--baud", "--rtscts", "--trace"]
 

@@ -42,6 +42,19 @@ final class SignalCatcher: Sendable {
         })
     }
 
+    /// The first signal caught so far, if any.
+    var fired: Int32? { state.withLock { $0.fired } }
+
+    /// The first signal, if one comes within `limit` (or came already).
+    func fired(within limit: Duration) async -> Int32? {
+        let end = ContinuousClock.now + limit
+        while ContinuousClock.now < end {
+            if let sig = fired { return sig }
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        return fired
+    }
+
     /// The first signal caught (at once if one already was).
     @discardableResult
     func wait() async -> Int32 {

@@ -14,11 +14,13 @@ struct RequestEngineTests {
         var sent: [(Request, UInt16)] = []
         var telemetry: [TelemetrySample] = []
         var links: [LinkNotice] = []
+        var leases: [LeaseNotice] = []
         mutating func take(_ event: Engine.Event) {
             switch event {
             case .resume(let w, let s): resumed.append((w, s))
             case .telemetry(let t): telemetry.append(t)
             case .link(let n): links.append(n)
+            case .lease(let n): leases.append(n)
             case .send(let r, let seq, _): sent.append((r, seq))
             }
         }

@@ -59,6 +59,12 @@ int radio_unix_listen(const char *path, int backlog);
 /// *pid_out, or an errno value.
 int radio_spawn(const char *file, char *const argv[], int fd3, int err_fd, int new_session, int *pid_out);
 
+/// posix_spawnp(file, argv) with the environment `envp`, the caller's stdio,
+/// no other descriptor of the parent's, no signals blocked and default
+/// dispositions: the command `radio-cli lock -- COMMAND` runs under a
+/// lease. 0 and *pid_out, or an errno value.
+int radio_spawn_command(const char *file, char *const argv[], char *const envp[], int *pid_out);
+
 /// The process id at the other end of a Unix socket (SO_PEERCRED), or -1.
 int radio_peer_pid(int fd);
 
