@@ -22,6 +22,11 @@ STATUS = {"ok": 0, "out_of_range": 1, "busy": 2, "unknown_command": 3,
           "malformed": 4, "unsupported_version": 5, "hardware_fault": 6}
 TELEMETRY = 0x40
 LINK = 0x41
+LEASE = 0x42
+# §11.1-11.2: requests a sharing daemon answers itself.
+DAEMON_COMMANDS = {"lock": 0x20, "unlock": 0x21, "lease": 0x22, "claim": 0x23, "status": 0x24}
+DAEMON_STATUS = dict(STATUS, not_held=7)
+LEASE_EVENTS = {"refused": 0, "taken": 1, "released": 2, "expired": 3, "holder_gone": 4, "revoked": 5}
 
 
 def crc16_ccitt_false(data: bytes) -> int:
@@ -194,6 +199,62 @@ def encode_message(msg, seq):
     raise ValueError(kind)
 
 
+def u32(v):
+    return struct.pack("<I", v)
+
+
+def u64(v):
+    return struct.pack("<Q", v)
+
+
+def encode_daemon(msg, seq):
+    """(type, sequence, payload) for a §11 daemon message in the vectors' JSON form."""
+    kind = msg["kind"]
+    if kind == "request":
+        c = msg["command"]
+        if c == "lock":
+            flags = (1 if msg["keep"] else 0) | (2 if msg["wait"] else 0)
+            p = bytes([flags]) + u32(msg["seconds"]) + string(msg["holder"]) + msg["reason"].encode()
+        elif c == "unlock":
+            p = bytes([1 if msg["force"] else 0]) + u64(int(msg["token"], 16))
+        elif c == "lease":
+            p = b""
+        elif c == "claim":
+            p = u64(int(msg["token"], 16))
+        elif c == "status":
+            p = u32(msg["offset"])
+        else:
+            raise ValueError(c)
+        return DAEMON_COMMANDS[c], seq, p
+    if kind == "response":
+        c = msg["command"]
+        t = DAEMON_COMMANDS[c] | 0x80
+        if msg["status"] != "ok":
+            return t, seq, bytes([DAEMON_STATUS[msg["status"]]])
+        p = b"\x00"
+        if c == "lock":
+            p += u64(int(msg["token"], 16)) + u32(msg["left_s"]) + bytes([1 if msg["renewed"] else 0])
+        elif c == "unlock":
+            p += bytes([1 if msg["released"] else 0])
+        elif c == "lease":
+            lease = msg["lease"]
+            if lease is None:
+                p += b"\x00"
+            else:
+                flags = (1 if lease["keep"] else 0) | (2 if lease["yours"] else 0)
+                p += (b"\x01" + bytes([flags]) + u32(lease["held_s"]) + u32(lease["left_s"]) + u16(lease["waiting"])
+                      + string(lease["holder"]) + lease["reason"].encode())
+        elif c == "claim":
+            p += u32(msg["left_s"])
+        elif c == "status":
+            p += u32(msg["total"]) + msg["text"].encode()
+        return t, seq, p
+    if kind == "lease":
+        return LEASE, seq, (bytes([LEASE_EVENTS[msg["event"]]]) + u32(msg["held_s"]) + u32(msg["left_s"])
+                            + string(msg["holder"]) + msg["reason"].encode())
+    raise ValueError(kind)
+
+
 M1 = {"rssi_deci_dbm": -712, "snr_deci_db": 438, "temperature_deci_c": 412,
       "supply_mv": 13790, "forward_deci_dbm": 198, "reflected_deci_dbm": -12}
 IDENTITY = {"model": "RS-100", "serial_number": "A1B2C3", "firmware_version": "2.4.1",
@@ -230,7 +291,73 @@ MESSAGES = [
 ]
 
 
+TOKEN = "8f3a2b1c0d4e5f60"
+STATUS_DOC = '{"clients":[],"clients_connected":0,"counters":{},"lease":null,"link":{"up":true},"listening":[],' \
+    '"radio":null,"radio_port":"/dev/ttyUSB0","uptime_s":1.5,"version":"radio-cli"}'
+
+DAEMON_MESSAGES = [
+    ("Lock 10 min, keep, with a reason", 21, {"kind": "request", "command": "lock", "keep": True, "wait": False,
+                                             "seconds": 600, "holder": "alice@lab-pc-3:4242", "reason": "BER sweep"}),
+    ("Lock 90 s, wait, no reason", 22, {"kind": "request", "command": "lock", "keep": False, "wait": True,
+                                        "seconds": 90, "holder": "bob@lab-pc-4:17", "reason": ""}),
+    ("Lock granted", 21, {"kind": "response", "command": "lock", "status": "ok", "token": TOKEN, "left_s": 600,
+                          "renewed": False}),
+    ("Lock renewed", 23, {"kind": "response", "command": "lock", "status": "ok", "token": TOKEN, "left_s": 600,
+                          "renewed": True}),
+    ("Lock refused: busy", 24, {"kind": "response", "command": "lock", "status": "busy"}),
+    ("Lock seconds out of range", 25, {"kind": "response", "command": "lock", "status": "out_of_range"}),
+    ("Unlock this connection's lease", 26, {"kind": "request", "command": "unlock", "force": False,
+                                            "token": "0000000000000000"}),
+    ("Unlock by token, forced", 27, {"kind": "request", "command": "unlock", "force": True, "token": TOKEN}),
+    ("Unlock done", 26, {"kind": "response", "command": "unlock", "status": "ok", "released": True}),
+    ("Unlock: token not held", 27, {"kind": "response", "command": "unlock", "status": "not_held"}),
+    ("Lease request", 28, {"kind": "request", "command": "lease"}),
+    ("Lease: free", 28, {"kind": "response", "command": "lease", "status": "ok", "lease": None}),
+    ("Lease: held, kept, yours, 2 waiting", 29, {"kind": "response", "command": "lease", "status": "ok",
+                                                 "lease": {"keep": True, "yours": True, "held_s": 75, "left_s": 525,
+                                                           "waiting": 2, "holder": "alice@lab-pc-3:4242",
+                                                           "reason": "BER sweep"}}),
+    ("Claim", 30, {"kind": "request", "command": "claim", "token": TOKEN}),
+    ("Claim ok", 30, {"kind": "response", "command": "claim", "status": "ok", "left_s": 525}),
+    ("Claim: not held", 31, {"kind": "response", "command": "claim", "status": "not_held"}),
+    ("Status from offset 0", 32, {"kind": "request", "command": "status", "offset": 0}),
+    ("Status from offset 245", 33, {"kind": "request", "command": "status", "offset": 245}),
+    ("Status page (the whole document)", 32, {"kind": "response", "command": "status", "status": "ok",
+                                              "total": len(STATUS_DOC), "text": STATUS_DOC}),
+    ("Status offset past the end", 34, {"kind": "response", "command": "status", "status": "out_of_range"}),
+    ("Lease notice: refused (the refused request's number)", 35,
+     {"kind": "lease", "event": "refused", "held_s": 75, "left_s": 525, "holder": "alice@lab-pc-3:4242",
+      "reason": "BER sweep"}),
+    ("Lease notice: taken", 0, {"kind": "lease", "event": "taken", "held_s": 0, "left_s": 600,
+                                "holder": "alice@lab-pc-3:4242", "reason": "BER sweep"}),
+    ("Lease notice: revoked", 0, {"kind": "lease", "event": "revoked", "held_s": 600, "left_s": 0,
+                                  "holder": "alice@lab-pc-3:4242", "reason": "revoked by 127.0.0.1:50412"}),
+    ("SetPower refused under a lease: busy", 35, {"kind": "response", "command": "set_power", "status": "busy"}),
+]
+
+DAEMON_ERRORS = [
+    ("Lock with flag bit 2 set", 0x20, bytes([4]) + u32(60) + string("a@b:1"), "malformed_payload"),
+    ("Lock with an empty holder", 0x20, bytes([0]) + u32(60) + string(""), "malformed_payload"),
+    ("Lock with a 201-byte reason", 0x20, bytes([0]) + u32(60) + string("a@b:1") + b"r" * 201, "malformed_payload"),
+    ("Unlock without a token", 0x21, b"\x00", "malformed_payload"),
+    ("Lease with a payload", 0x22, b"\x00", "malformed_payload"),
+    ("Status with a 2-byte offset", 0x24, b"\x00\x00", "malformed_payload"),
+    ("reserved daemon type 0x25", 0x25, b"", "unknown_type"),
+    ("Lease notice with event 6", LEASE, bytes([6]) + u32(0) + u32(0) + string("a@b:1"), "malformed_payload"),
+]
+
+
 def build():
+    daemon = []
+    for name, seq, msg in DAEMON_MESSAGES:
+        if msg["kind"] == "response" and msg["command"] in COMMANDS:
+            t, s, p = encode_message(msg, seq)
+        else:
+            t, s, p = encode_daemon(msg, seq)
+        daemon.append({"name": name, "wire": frame_wire(t, s, p).hex(),
+                       "frame": {"version": VERSION, "type": t, "sequence": s, "payload": p.hex()}, "message": msg})
+    daemon_errors = [{"name": n, "wire": frame_wire(t, 1, p).hex(), "error": e} for n, t, p, e in DAEMON_ERRORS]
+
     frames = []
     for name, seq, msg in MESSAGES:
         t, s, p = encode_message(msg, seq)
@@ -304,6 +431,8 @@ def build():
         "frames": frames,
         "streams": streams,
         "message_errors": message_errors,
+        "daemon": daemon,
+        "daemon_errors": daemon_errors,
     }
 
 

@@ -8,26 +8,33 @@
 
 extern char **environ;
 
+/* Attributes for a child with no signals blocked and default dispositions,
+ * whatever the parent blocked for sigwait or ignored; in a session of its own
+ * when `new_session`. */
+static int child_attributes(posix_spawnattr_t *attributes, int new_session) {
+    sigset_t none, all;
+    int rc = posix_spawnattr_init(attributes);
+    if (rc != 0) return rc;
+    sigemptyset(&none);
+    sigfillset(&all);
+    posix_spawnattr_setsigmask(attributes, &none);
+    posix_spawnattr_setsigdefault(attributes, &all);
+    posix_spawnattr_setflags(attributes, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF
+                                             | (new_session ? POSIX_SPAWN_SETSID : 0));
+    return 0;
+}
+
 int radio_spawn(const char *file, char *const argv[], int fd3, int err_fd, int new_session, int *pid_out) {
     posix_spawn_file_actions_t actions;
     posix_spawnattr_t attributes;
-    sigset_t none, all;
     pid_t pid;
     int rc = posix_spawn_file_actions_init(&actions);
     if (rc != 0) return rc;
-    rc = posix_spawnattr_init(&attributes);
+    rc = child_attributes(&attributes, new_session);
     if (rc != 0) {
         posix_spawn_file_actions_destroy(&actions);
         return rc;
     }
-    /* The child starts with no signals blocked and default dispositions,
-     * whatever the parent blocked for sigwait. */
-    sigemptyset(&none);
-    sigfillset(&all);
-    posix_spawnattr_setsigmask(&attributes, &none);
-    posix_spawnattr_setsigdefault(&attributes, &all);
-    posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF
-                                              | (new_session ? POSIX_SPAWN_SETSID : 0));
     if (rc == 0) rc = posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
     if (rc == 0) rc = posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
     if (rc == 0 && err_fd >= 0) rc = posix_spawn_file_actions_adddup2(&actions, err_fd, 2);
@@ -48,24 +55,17 @@ int radio_spawn(const char *file, char *const argv[], int fd3, int err_fd, int n
 int radio_spawn_command(const char *file, char *const argv[], char *const envp[], int *pid_out) {
     posix_spawn_file_actions_t actions;
     posix_spawnattr_t attributes;
-    sigset_t none, all;
     pid_t pid;
     int rc = posix_spawn_file_actions_init(&actions);
     if (rc != 0) return rc;
-    rc = posix_spawnattr_init(&attributes);
+    rc = child_attributes(&attributes, 0);
     if (rc != 0) {
         posix_spawn_file_actions_destroy(&actions);
         return rc;
     }
-    /* As radio_spawn: no signal blocked or ignored in the child. Its stdio
-     * is the parent's (a command run under a lease talks to the user); any
-     * other descriptor is closed, so the lease's connection is the parent's
-     * alone and ends with it. */
-    sigemptyset(&none);
-    sigfillset(&all);
-    posix_spawnattr_setsigmask(&attributes, &none);
-    posix_spawnattr_setsigdefault(&attributes, &all);
-    posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+    /* Its stdio is the parent's (a command run under a lease talks to the
+     * user); any other descriptor is closed, so the lease's connection is
+     * the parent's alone and ends with it. */
     rc = posix_spawn_file_actions_addclosefrom_np(&actions, 3);
     if (rc == 0) rc = posix_spawnp(&pid, file, &actions, &attributes, argv, envp);
     posix_spawnattr_destroy(&attributes);
