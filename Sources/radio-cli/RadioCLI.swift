@@ -23,15 +23,20 @@ struct RadioCLI: AsyncParsableCommand {
             that the first command starts and later ones reuse, so settings stick between \
             commands as on hardware ('radio-sim --stop' stops it; it stops by itself after 30 \
             minutes unused). sim is a fresh simulator inside the process, behind a real pty. A port that goes away (unplugged, server restarted) is reopened when \
-            it comes back; add ?reconnect=off to stop instead.
+            it comes back; add ?reconnect=off to stop instead. A port with no / or : (bench-3) is a \
+            name from the lab file: $RADIO_LAB, else /etc/radio/lab.yaml and ~/.config/radio/lab.yaml \
+            ('radio-cli places' lists them). On a shared radio, 'radio-cli lock' takes the write \
+            lease and $RADIO_LEASE lets later commands use it.
 
             Exit status (sysexits): 0 ok, 64 usage, 65 bad data (value out of range, garbage \
             from the port), 69 port unavailable or gone, an incompatible radio, or the radio answered unknown command, \
             unsupported version or hardware fault, 70 internal error, 71 system error, 75 timeout or port \
-            busy (try again), 77 permission denied, 130 and 143 interrupted (bench, load).
+            busy or locked by another client (try again), 77 permission denied, 78 lab file missing or \
+            not parsing, 130 and 143 interrupted (bench, load).
             """ + examples(["radio-cli set-power 20.5; radio-cli get-state   # this user's simulator",
                             "radio-cli info --port /dev/ttyUSB0", "radio-cli list --all --probe",
-                            "radio-cli monitor --port tcp://lab-pc:7362", "radio-cli set-power --help"]),
+                            "radio-cli monitor --port tcp://lab-pc:7362", "radio-cli lock --port bench-3 -- ./sweep.sh",
+                            "radio-cli set-power --help"]),
         version: BuildInfo.versionLine("radio-cli", protocolVersion: Frame.protocolVersion),
         subcommands: [Info.self, GetState.self, SetPower.self, SetChannel.self, Ping.self, Monitor.self, Bench.self, Load.self, Serve.self,
                       Lock.self, Unlock.self, Who.self, Status.self, Places.self, List.self, Shell.self, Conform.self])

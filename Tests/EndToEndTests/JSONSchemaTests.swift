@@ -15,12 +15,14 @@ enum JSONSchema {
         // info --stats: the link's counters
         "requests", "responses", "retries", "timeouts", "crc_errors", "framing_errors", "unmatched_responses",
         "other_version_frames", "telemetry_frames", "disconnections",
+        // status, who, places: a daemon's clients and lease
+        "id", "in_flight", "queued", "clients_connected", "waiting",
     ]
     /// The keys of a percentile object (a key ending in `_us`).
     static let percentiles: Set<String> = ["min", "mean", "max", "p50", "p90", "p99", "p99.9", "p99.99"]
     /// Strings that hold identifiers, which may look like numbers.
     static let identifiers: Set<String> = ["serial_number", "usb_serial", "vendor_id", "product_id", "firmware_version",
-                                           "section"]
+                                           "section", "token"]
 
     /// Every way `value` (under `path`) breaks the schema.
     static func violations(_ value: Any, path: String = "$", key: String? = nil) -> [String] {
@@ -37,9 +39,9 @@ enum JSONSchema {
                     continue
                 }
                 // Names chosen by the data: a command name, an error kind.
-                let dataKeyed = key == "commands" || key == "error_kinds"
+                let dataKeyed = key == "commands" || key == "error_kinds" || key == "counters"
                 if !dataKeyed && k.wholeMatch(of: /[a-z][a-z0-9_]*/) == nil { found.append("\(here): not snake_case") }
-                found += violations(v, path: here, key: dataKeyed ? (key == "commands" ? "command" : "error_kind") : k)
+                found += violations(v, path: here, key: dataKeyed ? (key == "commands" ? "command" : key == "counters" ? "count" : "error_kind") : k)
             }
         case let array as [Any]:
             for (i, v) in array.enumerated() { found += violations(v, path: "\(path)[\(i)]", key: key) }

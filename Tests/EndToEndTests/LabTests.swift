@@ -56,6 +56,8 @@ struct LabTests {
         #expect(locked.status == 0, "\(locked.stderr)")
         let object = try JSONSerialization.jsonObject(with: Data(locked.stdout.utf8)) as? [String: Any] ?? [:]
         let token = try #require(object["token"] as? String)
+        JSONSchema.check("lock --json", locked.stdout)
+        JSONSchema.check("who --json", try await run("radio-cli", ["who", "--port", url, "--json"]).stdout)
         #expect(object["event"] as? String == "locked" && object["left_s"] as? Int == 600 && object["keep"] as? Bool == true)
         let who = try await run("radio-cli", ["who", "--port", url])
         #expect(who.stdout.contains("locked by ") && who.stdout.contains("kept after its connection closes")
@@ -72,6 +74,9 @@ struct LabTests {
         #expect(bad.status == 65 && bad.stderr.contains("is not the lease"), "\(bad.stderr)")
         let back = try await run("radio-cli", ["unlock", "--port", url, "--token", token])
         #expect(back.status == 0 && back.stdout == "unlocked \(url)\n", "\(back.stdout + back.stderr)")
+        let nothing = try await run("radio-cli", ["unlock", "--port", url, "--json"])
+        #expect(nothing.stdout == "{\"port\":\"\(url)\",\"released\":false}\n", "\(nothing.stdout)")
+        JSONSchema.check("unlock --json", nothing.stdout)
     }
 
     @Test func aHolderKilledWithoutKeepLosesTheLease() async throws {
@@ -98,6 +103,7 @@ struct LabTests {
         let status = try await run("radio-cli", ["status", "--port", url, "--json"])
         #expect(status.status == 0, "\(status.stderr)")
         let object = try JSONSerialization.jsonObject(with: Data(status.stdout.utf8)) as? [String: Any] ?? [:]
+        JSONSchema.check("status --json", status.stdout)
         #expect(object["port"] as? String == url)
         #expect((object["radio"] as? [String: Any])?["serial_number"] as? String == "SIM-0001")
         #expect((object["counters"] as? [String: Any])?["requests"] as? Int ?? 0 >= 1)
@@ -141,6 +147,7 @@ struct LabTests {
         let places = try await run("radio-cli", ["places", "--json", "--timeout", "1"], environment: env)
         let took = ContinuousClock.now - started
         #expect(places.status == 0, "\(places.stderr)")
+        JSONSchema.check("places --json", places.stdout)
         let rows = places.stdout.split(separator: "\n").compactMap {
             try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
         }
