@@ -119,7 +119,11 @@ public final class FirmwareEmulator: Sendable {
         var decoder = FrameDecoder()
         var buffer = [UInt8](repeating: 0, count: 512)
         var attempt: UInt16 = 0
-        var answered = false
+        // Answered: the last Ping sent has its answer, so no answer to an
+        // earlier one can still be on its way (the firmware answers in
+        // order) and reach the client after the flush below. Heard: some
+        // Ping was answered, so no more are sent.
+        var answered = false, heard = false
         while !answered {
             let now = ContinuousClock.now
             guard now < deadline else { throw .noAnswer(seconds: configuration.startTimeout.inSeconds) }
@@ -127,9 +131,11 @@ public final class FirmwareEmulator: Sendable {
             if waitpid(processID, &status, WNOHANG) == processID {
                 throw .emulatorExited(status: status, message: Self.lastLine(of: errFD))
             }
-            attempt &+= 1
-            let ping = Message.request(.ping([0x52, 0x46])).frame(sequence: attempt).wireBytes
-            _ = ping.withUnsafeBytes { write(pty.slave.rawValue, $0.baseAddress, $0.count) }
+            if !heard {
+                attempt &+= 1
+                let ping = Message.request(.ping([0x52, 0x46])).frame(sequence: attempt).wireBytes
+                _ = ping.withUnsafeBytes { write(pty.slave.rawValue, $0.baseAddress, $0.count) }
+            }
             // Each attempt listens for 200 ms; an answer to any of them counts.
             let until = min(now + .milliseconds(200), deadline)
             while !answered, ContinuousClock.now < until {
@@ -140,7 +146,8 @@ public final class FirmwareEmulator: Sendable {
                 }) else { break }
                 decoder.feed(buffer[..<n]) { event in
                     if case .frame(let f) = event, f.type == Command.ping.rawValue | 0x80, f.sequence <= attempt {
-                        answered = true
+                        heard = true
+                        if f.sequence == attempt { answered = true }
                     }
                 }
             }

@@ -223,12 +223,12 @@ struct DaemonLeaseTests {
         let served = try Served()
         let alice = try served.client(), bob = try served.client()
         defer { alice.close(); bob.close() }
-        let token = try await lock(alice, "alice@bench:1", seconds: 2)
-        // Renewed to 600 s: still held long after the first 2 s.
+        let token = try await lock(alice, "alice@bench:1", seconds: 30)
+        // Renewed to 600 s from now: the end moves past the first 30 s.
         let renewed = try await alice.daemon(.lock(LockRequest(seconds: 600, holder: "alice@bench:1")))
         #expect(renewed == .locked(token: token, leftSeconds: 600, renewed: true))
-        try await Task.sleep(for: .seconds(3))
-        #expect(try await lease(bob)?.holder == "alice@bench:1")
+        let seen = try await lease(bob)
+        #expect(seen?.holder == "alice@bench:1" && (seen?.leftSeconds ?? 0) > 30, "\(String(describing: seen))")
         // A short one runs out by itself, and everyone is told.
         _ = try await alice.daemon(.lock(LockRequest(seconds: 1, holder: "alice@bench:1")))
         try await eventually("the 1 s lease expired") { try await lease(bob) == nil }
@@ -255,7 +255,11 @@ struct DaemonLeaseTests {
         // Whoever has the token may use it, and give it back.
         let dave = try served.client()
         defer { dave.close() }
-        #expect(try await dave.daemon(.claim(token: token)) == .claimed(leftSeconds: 600))
+        let claimed = try await dave.daemon(.claim(token: token))
+        guard case .claimed(let left) = claimed, (500...600).contains(left) else {
+            Issue.record("claim: \(claimed)")
+            return
+        }
         #expect(try await dave.setChannel(7) == 7)
         #expect(try await dave.daemon(.unlock(token: 0, force: false)) == .unlocked(released: true))
         #expect(try await bob.setChannel(8) == 8)
@@ -304,7 +308,7 @@ struct DaemonLeaseTests {
         #expect(byRequests == [0, 5, 10, 15], "\(document.clients)")
         #expect(document.clients.allSatisfy { $0.in_flight == 0 && $0.queued == 0 })
         #expect(document.clients.filter(\.holds_lease).map(\.requests) == [15])
-        #expect(document.lease?.holder == "w2@bench:9" && document.lease?.left_s == 600)
+        #expect(document.lease?.holder == "w2@bench:9" && (500...600).contains(document.lease?.left_s ?? 0))
         #expect(document.counters["requests"] == 30 && document.counters["responses"] == 30)
         #expect(document.counters["leases_granted"] == 1)
         #expect(document.listening == [served.url])

@@ -102,17 +102,37 @@ struct RequestEngineTests {
         #expect(outcome(log) == .response(.ok(.channel(7))))
     }
 
-    /// PROTOCOL.md §6.2: a reserved status (0x07...0xFF) is the call's
-    /// failure with that value: not malformed, not retried.
+    /// PROTOCOL.md §6.2: a reserved status (0x08...0xFF, and 0x07 outside
+    /// a daemon's lease answers) is the call's failure with that value:
+    /// not malformed, not retried.
     @Test func aReservedStatusFailsTheCallWithItsValue() throws {
         var engine = Engine()
         let (_, seq) = try start(&engine, .getState, waiter: 5, attempts: 3)
         var bytes: [UInt8] = []
-        Frame(type: Command.getState.rawValue | FrameType.responseFlag, sequence: seq, payload: [0x07]).encode(into: &bytes)
+        Frame(type: Command.getState.rawValue | FrameType.responseFlag, sequence: seq, payload: [0x08]).encode(into: &bytes)
         let log = feed(&engine, bytes)
-        #expect(outcome(log) == .response(.failure(.getState, Status(rawValue: 0x07))))
+        #expect(outcome(log) == .response(.failure(.getState, Status(rawValue: 0x08))))
         #expect(engine.statistics.retries == 0)
-        #expect(Status(rawValue: 0x07).description == "status 0x07")
+        #expect(Status(rawValue: 0x08).description == "status 0x08")
+    }
+
+    /// §11.1: a daemon's refusal notice, then busy, ends the call at once
+    /// (no retry: it would be refused the same way), naming the holder.
+    @Test func aLeaseRefusalEndsTheCallWithTheHolder() throws {
+        var engine = Engine()
+        let (_, seq) = try start(&engine, .setPower(Power(deciDBm: 10)), waiter: 2, attempts: 3)
+        let notice = LeaseNotice(event: .refused, holder: "alice@pc:1", reason: "sweep", heldSeconds: 5, leftSeconds: 55)
+        var bytes = Message.lease(notice).frame(sequence: seq).wireBytes
+        bytes += answer(.failure(.setPower, .busy), seq: seq)
+        let log = feed(&engine, bytes)
+        #expect(outcome(log) == .leased(.setPower, notice))
+        #expect(log.leases == [notice])
+        #expect(engine.statistics.retries == 0)
+        // Without the notice, busy is retried as before.
+        let (_, seq2) = try start(&engine, .setPower(Power(deciDBm: 10)), waiter: 3, attempts: 3)
+        let plain = feed(&engine, answer(.failure(.setPower, .busy), seq: seq2))
+        #expect(plain.resumed.count == 1 && plain.leases.isEmpty)
+        if case .busy? = plain.resumed.first?.1 {} else { Issue.record("a plain busy is not retried: \(plain.resumed)") }
     }
 
     @Test func aResponseForAnotherCommandIsUnmatched() throws {
