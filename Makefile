@@ -19,7 +19,7 @@ BIN             = $(shell $(SWIFT) build $(BUILD_FLAGS) --show-bin-path)
 SIM_LINK        = .build/radio-sim.pty
 
 .PHONY: all run test test-unit test-integration test-e2e tsan bench bench-fast bench-slow bench-check \
-        bench-baseline bench-alloc-check bench-gate-demo bench-floor bench-probe bench-firmware bench-daemon bench-metrics bench-shell bench-hil bench-startup labgrid-check build deps vectors vectors-write clean \
+        bench-baseline bench-alloc-check bench-gate-demo bench-floor bench-probe bench-firmware bench-daemon bench-metrics bench-shell bench-hil bench-startup labgrid-check daemon-costs build deps vectors vectors-write clean \
         udev-rules udev-rules-check install-udev install uninstall install-check build-info soak fuzz firmware firmware-core-check
 
 all: build
@@ -283,6 +283,11 @@ bench-shell: deps
 
 # What starting radio-cli costs (instructions, syscalls, shared objects,
 # wall time): make bench-startup [BASE=git-rev, measured in the same run]
+# The daemon's instructions per forwarded request (callgrind), this build
+# and BASE=rev's, in one run.
+daemon-costs: deps
+	bash scripts/daemon-costs.sh $(BASE)
+
 # docs/labgrid/radio_driver.py under a real labgrid (PyPI, in a venv).
 labgrid-check: build
 	sh scripts/labgrid-check.sh

@@ -985,6 +985,10 @@ public final class RadioDaemon: Sendable {
             if client.deliver(back.wireBytes, limit: options.clientQueueBytes)
                 || client.doneSending.load(ordering: .acquiring)
                 || client.hasWaiting.load(ordering: .acquiring) { wakeLoop() }
+        } else if frame.type == FrameType.link || frame.type == FrameType.lease {
+            // The daemon's own notices (§11): from the radio they would
+            // make every host believe a link loss or a lease that is not so.
+            stats.withLock { $0.ignoredFrames += 1 }
         } else if FrameType.isTelemetry(frame.type) {
             // Unsolicited: to everyone, as it came (no re-encoding).
             var bytes: [UInt8] = []

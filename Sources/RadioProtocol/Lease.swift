@@ -245,9 +245,16 @@ extension ByteReader {
         return UInt64(lo) | UInt64(hi) << 32
     }
 
-    /// The rest as UTF-8 of at most `limit` bytes.
+    /// The rest as UTF-8 of at most 200 bytes, without control characters.
     mutating func reason(or error: MessageError) throws(MessageError) -> String {
-        guard remaining <= LockRequest.maxReasonBytes, let s = restAsString() else { throw error }
+        guard remaining <= LockRequest.maxReasonBytes, let s = restAsString(), LeaseText.isPrintable(s) else { throw error }
+        return s
+    }
+
+    /// A holder: 1 to 32 bytes of UTF-8 without control characters.
+    mutating func holder(or error: MessageError) throws(MessageError) -> String {
+        let s = try string(or: error)
+        guard !s.isEmpty, LeaseText.isPrintable(s) else { throw error }
         return s
     }
 
@@ -257,8 +264,7 @@ extension ByteReader {
             let flags = try u8(or: malformed)
             guard flags & ~0x03 == 0 else { throw malformed }
             let seconds = try u32(or: malformed)
-            let holder = try string(or: malformed)
-            guard !holder.isEmpty else { throw malformed }
+            let holder = try holder(or: malformed)
             return .lock(LockRequest(seconds: seconds, holder: holder, reason: try reason(or: malformed),
                                      keep: flags & 1 != 0, wait: flags & 2 != 0))
         case .unlock:
@@ -295,7 +301,7 @@ extension ByteReader {
             guard flags & ~0x03 == 0 else { throw malformed }
             let heldFor = try u32(or: malformed), left = try u32(or: malformed)
             let waiting = try u16(or: malformed)
-            let holder = try string(or: malformed)
+            let holder = try holder(or: malformed)
             return .lease(LeaseInfo(holder: holder, reason: try reason(or: malformed), heldSeconds: heldFor,
                                     leftSeconds: left, keep: flags & 1 != 0, yours: flags & 2 != 0, waiting: waiting))
         case .claim:
@@ -312,7 +318,7 @@ extension ByteReader {
     mutating func leaseNotice(or malformed: MessageError) throws(MessageError) -> LeaseNotice {
         guard let event = LeaseEvent(rawValue: try u8(or: malformed)) else { throw malformed }
         let heldFor = try u32(or: malformed), left = try u32(or: malformed)
-        let holder = try string(or: malformed)
+        let holder = try holder(or: malformed)
         return LeaseNotice(event: event, holder: holder, reason: try reason(or: malformed), heldSeconds: heldFor,
                            leftSeconds: left)
     }
@@ -361,4 +367,12 @@ public func leaseToken(parsing text: String) -> UInt64? {
 extension UInt8 {
     /// 0-9 or a-f (callers fold case with `| 0x20`).
     fileprivate var isHexDigitByte: Bool { (0x30...0x39).contains(self) || (0x61...0x66).contains(self) }
+}
+
+/// The rule for a lease's holder and reason (§11.1): text a log line and a
+/// terminal can show as it is, so no C0 control character and no DEL.
+public enum LeaseText {
+    public static func isPrintable(_ s: String) -> Bool {
+        s.utf8.allSatisfy { $0 >= 0x20 && $0 != 0x7F }
+    }
 }

@@ -95,7 +95,12 @@ func leaseHolderName() -> String {
     var host = [CChar](repeating: 0, count: 256)
     let name = gethostname(&host, host.count) == 0 ? String(cString: host) : "localhost"
     let short = name.split(separator: ".").first.map(String.init) ?? name
-    return "\(user)@\(short):\(getpid())"
+    // Shown in the daemon's log and on others' terminals (§11.1).
+    var holder = ""
+    for scalar in "\(user)@\(short):\(getpid())".unicodeScalars {
+        holder.unicodeScalars.append(scalar.value < 0x20 || scalar.value == 0x7F ? "?" : scalar)
+    }
+    return holder
 }
 
 /// `--for 10m`: seconds, or a number with s, m, h or d.
@@ -201,6 +206,9 @@ struct Lock: AsyncParsableCommand {
     func validate() throws {
         guard reason.utf8.count <= LockRequest.maxReasonBytes else {
             throw ValidationError("--reason is at most \(LockRequest.maxReasonBytes) bytes, got \(reason.utf8.count)")
+        }
+        guard LeaseText.isPrintable(reason) else {
+            throw ValidationError("--reason is shown in logs and on terminals: no control characters (newlines, escapes)")
         }
         if let waitLimit {
             guard wait else { throw ValidationError("--wait-limit goes with --wait") }

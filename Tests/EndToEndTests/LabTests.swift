@@ -171,6 +171,20 @@ struct LabTests {
     }
 
     @Test(arguments: [
+        (["lock", "--reason", "a\nb"], "no control characters"),
+        (["lock", "--for", "8d"], "--for is at most 7d"),
+        (["lock", "--for", "soon"], "--for takes a duration"),
+        (["lock", "--wait-limit", "5"], "--wait-limit goes with --wait"),
+        (["lock", "--keep", "--", "true"], "give one or the other"),
+        (["unlock", "--token", "xyz"], "--token takes the 16 hex digits"),
+    ])
+    func badLockOptionsAreUsageErrors(_ arguments: [String], _ expected: String) async throws {
+        let result = try await run("radio-cli", arguments + ["--port", "tcp://127.0.0.1:9"])
+        #expect(result.status == 64 && result.stderr.contains(expected), "\(result.stderr)")
+        #expect(result.stderr.split(separator: "\n").count == 1, "\(result.stderr)")
+    }
+
+    @Test(arguments: [
         ("places:\n  bench-1: tcp://h:1\n  bench-1: tcp://h:2\n", ":3: place 'bench-1' is named twice"),
         ("places:\n  bench-1:\n    prot: tcp://h:1\n", ":3: place 'bench-1': unknown key 'prot'"),
         ("benches:\n  a: tcp://h:1\n", ":1: unknown key 'benches'"),

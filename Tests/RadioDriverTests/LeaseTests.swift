@@ -1,5 +1,6 @@
 import Foundation
 import Synchronization
+import RadioIO
 import RadioDriver
 import RadioProtocol
 import RadioSimTransport
@@ -335,6 +336,77 @@ struct DaemonLeaseTests {
         }
         return try DaemonStatus(bytes: bytes)
     }
+
+    /// A client that predates leases: raw bytes in, frames out. It gets the
+    /// notice (an unsolicited type it would ignore) and then a plain busy
+    /// with its own sequence number.
+    @Test func aClientThatKnowsNoLeasesGetsAPlainBusy() async throws {
+        let served = try Served()
+        let holder = try served.client()
+        defer { holder.close() }
+        _ = try await lock(holder, "alice@bench:5")
+        let url = served.url
+        let port = try #require(url.split(separator: ":").last.flatMap { UInt16($0) })
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in(sin_family: sa_family_t(AF_INET), sin_port: port.bigEndian,
+                                  sin_addr: in_addr(s_addr: inet_addr("127.0.0.1")), sin_zero: (0, 0, 0, 0, 0, 0, 0, 0))
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        #expect(connected == 0)
+        var timeout = timeval(tv_sec: 20, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        let request = Message.request(.setPower(Power(deciDBm: 7))).frame(sequence: 0x4242).wireBytes
+        _ = request.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, 0) }
+        var decoder = FrameDecoder()
+        var frames: [Frame] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while frames.count < 2 {
+            let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            guard n > 0 else { break }
+            decoder.feed(buffer[..<n]) { if case .frame(let f) = $0, !FrameType.isTelemetry(f.type) || f.type == FrameType.lease { frames.append(f) } }
+        }
+        #expect(frames.map(\.type) == [FrameType.lease, Command.setPower.rawValue | FrameType.responseFlag])
+        #expect(frames.map(\.sequence) == [0x4242, 0x4242])
+        #expect(frames.last?.payload == [Status.busy.rawValue])
+    }
+
+    /// Link and Lease frames are the daemon's own: a radio sending them
+    /// (a broken or hostile one) is not believed, and they reach no host.
+    @Test func noticesFromTheRadioAreDropped() async throws {
+        let pty = try PseudoTerminal.open()
+        defer { try? pty.master.close(); try? pty.slave.close() }
+        var options = RadioDaemon.Options()
+        options.frameTimeout = .seconds(3600)
+        let transport = try PortSchemes.standard.open("serial://\(pty.slavePath)?reconnect=off")
+        let daemon = try RadioDaemon(transport: transport, listen: [.tcp(HostAndPort(host: "127.0.0.1", port: 0))], options: options)
+        let serving = Thread { _ = daemon.run() }
+        serving.start()
+        defer {
+            daemon.stop()
+            while !serving.isFinished { usleep(1000) }
+            transport.close()
+        }
+        let client = try RadioClient(port: daemon.urls[0], options: .init(timeout: .seconds(20), retries: 0))
+        defer { client.close() }
+        let spoofed = Message.link(LinkNotice(isUp: false, reason: "spoofed")).frame(sequence: 0).wireBytes
+            + Message.lease(LeaseNotice(event: .taken, holder: "mallory@x:1")).frame(sequence: 0).wireBytes
+            + Message.telemetry(TelemetrySample(sequence: 1, uptimeMillis: 5, measurements: Measurements(
+                rssiDeciDBm: 0, snrDeciDB: 0, temperatureDeciC: 0, supplyMillivolts: 0, forwardDeciDBm: 0,
+                reflectedDeciDBm: 0))).frame(sequence: 1).wireBytes
+        // Only once the client is registered, so a forwarded notice would reach it.
+        let end = ContinuousClock.now + .seconds(20)
+        while served(daemon) == 0 && ContinuousClock.now < end { try await Task.sleep(for: .milliseconds(20)) }
+        _ = spoofed.withUnsafeBytes { write(pty.master.rawValue, $0.baseAddress, $0.count) }
+        while daemon.statistics.telemetryFrames < 1 && ContinuousClock.now < end { try await Task.sleep(for: .milliseconds(20)) }
+        try await Task.sleep(for: .milliseconds(200))
+        #expect(daemon.statistics.ignoredFrames == 2 && daemon.statistics.telemetryFrames == 1)
+        #expect(client.disconnection == nil && client.lastLeaseNotice == nil, "a spoofed notice reached the client")
+        #expect(client.statistics.telemetryFrames == 1)
+    }
+
+    func served(_ daemon: RadioDaemon) -> Int { daemon.clientCount }
 
     @Test func aRadioAnswersTheDaemonsRequestsUnknownCommand() async throws {
         let radio = RadioClient(transport: LoopTransport(configuration: SimulatorConfiguration()))
