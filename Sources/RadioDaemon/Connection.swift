@@ -36,6 +36,8 @@ final class Connection: Sendable {
     private let socket: FileDescriptor
     /// "127.0.0.1:40122", "unix (pid 1234)".
     let peer: String
+    /// When it connected (the status document's `connected_s`).
+    let since = ContinuousClock.now
 
     private struct Outbound {
         var queue: [UInt8] = []

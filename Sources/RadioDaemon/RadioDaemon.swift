@@ -9,6 +9,7 @@ import RadioIO
 public import RadioDriver
 import RadioProtocol
 import SystemPackage
+import Synchronization
 
 /// Shares one radio among many clients that speak the radio's own framed
 /// protocol (docs/PROTOCOL.md §11), over TCP and Unix sockets.
@@ -163,8 +164,20 @@ public final class RadioDaemon: Sendable {
     public let clientLimit: Int
     private let radioInput = Locked(RadioInput())
     private let radioDone = DispatchSemaphore(value: 0)
-    /// The write lease (§11.1): the client loop's alone.
+    /// The write lease (§11.1): the client loop's alone. `leaseHeld`
+    /// mirrors whether one is held, so a request pays for no lock while
+    /// none is (the common case).
     private let leases = Locked(LeaseBook())
+    private let leaseHeld = Atomic<Bool>(false)
+    /// Status pages asked for this turn, and each connection's snapshot
+    /// (§11.2). Kept out of `Client`, which the loop copies per wake-up:
+    /// two more arrays there cost every request retains and releases.
+    private struct StatusWork {
+        var asked: [(client: Int, sequence: UInt16, offset: UInt32)] = []
+        var documents: [Int: [UInt8]] = [:]
+    }
+    private let statusWork = Locked(StatusWork())
+    private let statusAsked = Atomic<Bool>(false)
     private let started = ContinuousClock.now
 
     /// SO_SNDBUF of each client socket (the kernel doubles it).
@@ -222,14 +235,8 @@ public final class RadioDaemon: Sendable {
 
     private struct Client {
         let connection: Connection
-        let since = ContinuousClock.now
         var decoder = FrameDecoder()
         var requests = 0
-        /// Status requests to answer once this turn's reads are done (the
-        /// document lists every client), and the snapshot its pages come
-        /// from (taken at offset 0).
-        var statusAsked: [(sequence: UInt16, offset: UInt32)] = []
-        var statusDocument: [UInt8] = []
         /// The client shut down its sending side (EOF on read, as `nc -N`
         /// does): it is done asking, not gone. It gets the replies to what
         /// it sent, then the daemon closes the connection.
@@ -336,7 +343,7 @@ public final class RadioDaemon: Sendable {
                 if let gone { remove(id, from: &clients, reason: gone) }
             }
             // Status pages, now that every client's reads of this turn are in.
-            if clients.values.contains(where: { !$0.statusAsked.isEmpty }) { answerStatus(&clients) }
+            if statusAsked.load(ordering: .relaxed) { answerStatus(clients) }
             // Requests waiting for their client's share of the radio: sent
             // as the radio's answers make room (the radio thread wakes this
             // loop for that, and the sweep below catches expiries).
@@ -368,9 +375,6 @@ public final class RadioDaemon: Sendable {
                 }
             }
             let now = ContinuousClock.now
-            if let until = leases.withLock({ $0.expiry }), now >= until {
-                apply(leases.withLock { $0.expire(now: now) })
-            }
             if let every = options.stateQueryInterval, options.observer != nil,
                state.withLock({ s in defer { s.stateQueryDue = false }; return s.stateQueryDue }) || now - lastStateQuery >= every {
                 lastStateQuery = now
@@ -378,6 +382,8 @@ public final class RadioDaemon: Sendable {
             }
             if now - lastSweep >= .seconds(1) {
                 lastSweep = now
+                // A lease ends within a second of its time (§11.1).
+                if leaseHeld.load(ordering: .relaxed) { apply(leases.withLock { $0.expire(now: now) }) }
                 if options.observer != nil, identifyTries < 30, !state.withLock({ $0.identified }) {
                     identifyTries += 1
                     ask(.identify)
@@ -576,7 +582,8 @@ public final class RadioDaemon: Sendable {
                 daemonRequest(frame, from: &client)
                 return
             }
-            if Command(rawValue: frame.type).changesRadio, !leases.withLock({ $0.mayChange(connection.id) }) {
+            if leaseHeld.load(ordering: .relaxed), Command(rawValue: frame.type).changesRadio,
+               !leases.withLock({ $0.mayChange(connection.id) }) {
                 refuse(frame, from: connection)
                 return
             }
@@ -620,7 +627,8 @@ public final class RadioDaemon: Sendable {
             return
         }
         if case .status(let offset) = request {
-            client.statusAsked.append((frame.sequence, offset))
+            statusWork.withLock { $0.asked.append((connection.id, frame.sequence, offset)) }
+            statusAsked.store(true, ordering: .relaxed)
             return
         }
         let effects = leases.withLock {
@@ -648,6 +656,7 @@ public final class RadioDaemon: Sendable {
     /// Carries out what the lease book says: answers, notices, and a log
     /// line for each change of holder.
     private func apply(_ effects: [LeaseBook.Effect]) {
+        leaseHeld.store(leases.withLock { $0.lease != nil }, ordering: .relaxed)
         var wake = false
         for effect in effects {
             switch effect {
@@ -685,30 +694,28 @@ public final class RadioDaemon: Sendable {
 
     /// Answers the Status requests of this turn, each from its client's
     /// snapshot (offset 0 takes a new one).
-    private func answerStatus(_ clients: inout [Int: Client]) {
+    private func answerStatus(_ clients: [Int: Client]) {
+        statusAsked.store(false, ordering: .relaxed)
+        let asked = statusWork.withLock { w in defer { w.asked.removeAll() }; return w.asked }
         let now = ContinuousClock.now
         var fresh: [UInt8]?
-        for id in clients.keys.sorted() {
-            guard var client = clients[id], !client.statusAsked.isEmpty else { continue }
-            for (sequence, offset) in client.statusAsked {
-                stats.withLock { $0.statusRequests += 1 }
-                if offset == 0 {
-                    if fresh == nil { fresh = statusDocument(clients, now: now) }
-                    client.statusDocument = fresh ?? []
-                }
-                let document = client.statusDocument
-                let response: Response
-                if offset > document.count {
-                    response = .failure(.status, .outOfRange)
-                } else {
-                    let start = Int(offset), end = min(document.count, start + DaemonReply.maxStatusBytes)
-                    response = .ok(.daemon(.status(total: UInt32(document.count), bytes: Array(document[start..<end]))))
-                }
-                if client.connection.deliver(Message.response(response).frame(sequence: sequence).wireBytes,
-                                             limit: options.clientQueueBytes) { wakeLoop() }
+        for (id, sequence, offset) in asked {
+            guard let connection = clients[id]?.connection else { continue }
+            stats.withLock { $0.statusRequests += 1 }
+            if offset == 0 {
+                if fresh == nil { fresh = statusDocument(clients, now: now) }
+                statusWork.withLock { $0.documents[id] = fresh }
             }
-            client.statusAsked.removeAll()
-            clients[id] = client
+            let document = statusWork.withLock { $0.documents[id] } ?? []
+            let response: Response
+            if offset > document.count {
+                response = .failure(.status, .outOfRange)
+            } else {
+                let start = Int(offset), end = min(document.count, start + DaemonReply.maxStatusBytes)
+                response = .ok(.daemon(.status(total: UInt32(document.count), bytes: Array(document[start..<end]))))
+            }
+            if connection.deliver(Message.response(response).frame(sequence: sequence).wireBytes,
+                                  limit: options.clientQueueBytes) { wakeLoop() }
         }
     }
 
@@ -723,7 +730,7 @@ public final class RadioDaemon: Sendable {
         for id in clients.keys.sorted().prefix(DaemonStatus.maxClientsListed) {
             guard let c = clients[id] else { continue }
             listed.append(DaemonStatus.Client(
-                id: id, peer: c.connection.peer, connected_s: RadioDaemon.seconds(c.since.duration(to: now)),
+                id: id, peer: c.connection.peer, connected_s: RadioDaemon.seconds(c.connection.since.duration(to: now)),
                 requests: c.requests, in_flight: inFlight[id, default: 0], queued: c.waitingCount,
                 queued_bytes: c.connection.queuedBytes, holds_lease: holders.contains(id),
                 waits_for_lease: waiting.contains(id)))
@@ -859,7 +866,8 @@ public final class RadioDaemon: Sendable {
             r.all.removeAll { $0.id == id }
         }
         client.connection.close()
-        apply(leases.withLock { $0.closed(id, now: .now) })
+        if leaseHeld.load(ordering: .relaxed) { apply(leases.withLock { $0.closed(id, now: .now) }) }
+        statusWork.withLock { $0.documents[id] = nil }
         if !quiet {
             options.logger.log(level: level, "client \(id) (\(client.connection.peer)) disconnected: \(reason)",
                                metadata: ["client": "\(id)", "requests": "\(client.requests)"])

@@ -88,7 +88,9 @@ public enum Request: Hashable, Sendable {
     /// Telemetry frames per second; 0 stops telemetry.
     case setTelemetryRate(UInt16)
     /// Answered by a sharing daemon, never by a radio (types 0x20-0x2F).
-    case daemon(DaemonRequest)
+    /// Boxed: a Lock's strings would otherwise make every request (and
+    /// every copy of one on the round-trip path) several words larger.
+    indirect case daemon(DaemonRequest)
 
     public static let maxPingBytes = Frame.maxPayload - 1
 
@@ -114,7 +116,8 @@ public enum Reply: Hashable, Sendable {
     case state(RadioState)
     case pong([UInt8])
     case telemetryRate(UInt16)
-    case daemon(DaemonReply)
+    /// Boxed, as `Request.daemon` is.
+    indirect case daemon(DaemonReply)
 
     public var command: Command {
         switch self {
@@ -150,8 +153,8 @@ public enum Message: Hashable, Sendable {
     /// From a sharing daemon, not a radio: its radio link went down or came back.
     case link(LinkNotice)
     /// From a sharing daemon: its write lease changed, or refused a request
-    /// (then the frame carries that request's sequence number).
-    case lease(LeaseNotice)
+    /// (then the frame carries that request's sequence number). Boxed.
+    indirect case lease(LeaseNotice)
 }
 
 /// A sharing daemon's notice about its own link to the radio (frame type
