@@ -291,7 +291,7 @@ struct Lock: AsyncParsableCommand {
         defer { signals.cancel() }
         let ends = ContinuousClock.now + .seconds(Int64(duration))
         while ContinuousClock.now < ends {
-            if let sig = await signals.fired(within: .milliseconds(250)) {
+            if let sig = await signals.fired(within: .seconds(1)) {
                 _ = try? await client.daemon(.unlock(token: 0, force: false))
                 if !global.json { Console.out("released the lease (\(sig == SIGINT ? "Ctrl-C" : "signal \(sig)"))\n") }
                 return
@@ -353,7 +353,8 @@ struct Lock: AsyncParsableCommand {
                     warned = true
                 }
             }
-            try? await Task.sleep(for: .milliseconds(20))
+            // A lease may be held for hours: ten looks a second, not fifty.
+            try? await Task.sleep(for: .milliseconds(100))
         }
     }
 }

@@ -50,7 +50,7 @@ final class SignalCatcher: Sendable {
         let end = ContinuousClock.now + limit
         while ContinuousClock.now < end {
             if let sig = fired { return sig }
-            try? await Task.sleep(for: .milliseconds(20))
+            try? await Task.sleep(for: .milliseconds(100))
         }
         return fired
     }

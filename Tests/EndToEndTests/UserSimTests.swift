@@ -96,8 +96,15 @@ struct UserSimTests {
                 continue
             }
             // Twice the idle limit with the port held, and it is still there.
+            // (A loaded run can open the port just as the first check finds
+            // it unused: then it tries again with a longer limit; a simulator
+            // that ignores a held port stops at every limit.)
             try await Task.sleep(for: .seconds(2 * limit))
-            #expect(sim.process.isRunning, "a held port is in use")
+            guard sim.process.isRunning else {
+                close(held)
+                _ = try await sim.waitForExit()
+                continue
+            }
             close(held)
             let (status, stderr) = try await sim.waitForExit()
             #expect(status == 0, "\(stderr)")
@@ -105,7 +112,7 @@ struct UserSimTests {
             #expect(!FileManager.default.fileExists(atPath: link) && !FileManager.default.fileExists(atPath: runtime.files + "/sim.pid"))
             return
         }
-        Issue.record("the test never opened the port within the idle limit")
+        Issue.record("at every idle limit the simulator stopped, or the test could not open its port in time")
     }
 
     @Test func aSecondUserSimulatorSaysWhichOneRuns() async throws {
