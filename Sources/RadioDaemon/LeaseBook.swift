@@ -159,9 +159,6 @@ struct LeaseBook {
         return effects
     }
 
-    /// When the lease runs out, if one is held.
-    var expiry: ContinuousClock.Instant? { lease?.until }
-
     private mutating func grant(_ w: Waiter, now: ContinuousClock.Instant, into effects: inout [Effect]) {
         var token = makeToken()
         while token == 0 { token = makeToken() }

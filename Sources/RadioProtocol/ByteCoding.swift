@@ -18,16 +18,14 @@ extension PayloadWriter {
     mutating func bytes<C: Collection>(_ v: C) where C.Element == UInt8 { for b in v { u8(b) } }
     /// A length byte, then UTF-8 cut at `limit` bytes on a character boundary.
     mutating func string(_ s: String, limit: Int = Identity.maxStringBytes) {
-        let utf8 = s.utf8
-        var cut = min(utf8.count, limit)
-        if cut < utf8.count {
-            // Back off continuation bytes (10xxxxxx) so the cut ends a character.
-            let start = utf8.startIndex
-            while cut > 0 && (utf8[utf8.index(start, offsetBy: cut)] & 0xC0) == 0x80 { cut -= 1 }
-        }
-        u8(UInt8(cut))
-        bytes(utf8.prefix(cut))
+        let utf8 = utf8Prefix(s, limit)
+        u8(UInt8(utf8.count))
+        bytes(utf8)
     }
+
+    /// UTF-8 cut at `limit` bytes on a character boundary, no length byte
+    /// (a text that runs to the end of the payload).
+    mutating func text(_ s: String, limit: Int) { bytes(utf8Prefix(s, limit)) }
     mutating func measurements(_ m: Measurements) {
         i16(m.rssiDeciDBm)
         i16(m.snrDeciDB)
@@ -36,6 +34,18 @@ extension PayloadWriter {
         i16(m.forwardDeciDBm)
         i16(m.reflectedDeciDBm)
     }
+}
+
+/// At most `limit` bytes of `s`'s UTF-8, backed off any continuation bytes
+/// (10xxxxxx) so that the cut ends a character and stays valid UTF-8.
+func utf8Prefix(_ s: String, _ limit: Int) -> Substring.UTF8View {
+    let utf8 = s.utf8
+    var cut = min(utf8.count, limit)
+    if cut < utf8.count {
+        let start = utf8.startIndex
+        while cut > 0 && (utf8[utf8.index(start, offsetBy: cut)] & 0xC0) == 0x80 { cut -= 1 }
+    }
+    return s[...].utf8.prefix(cut)
 }
 
 /// A payload collected in an array (for `Frame.payload`).

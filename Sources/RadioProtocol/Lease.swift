@@ -173,17 +173,6 @@ extension PayloadWriter {
         u32(UInt32(truncatingIfNeeded: v >> 32))
     }
 
-    /// UTF-8 cut at `limit` bytes on a character boundary, no length byte.
-    mutating func text(_ s: String, limit: Int) {
-        let utf8 = s.utf8
-        var cut = min(utf8.count, limit)
-        if cut < utf8.count {
-            let start = utf8.startIndex
-            while cut > 0 && (utf8[utf8.index(start, offsetBy: cut)] & 0xC0) == 0x80 { cut -= 1 }
-        }
-        bytes(utf8.prefix(cut))
-    }
-
     mutating func daemonRequest(_ request: DaemonRequest) {
         switch request {
         case .lock(let l):

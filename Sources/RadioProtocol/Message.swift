@@ -245,13 +245,7 @@ extension Message {
             w.measurements(sample.measurements)
         case .link(let notice):
             w.u8(notice.isUp ? 1 : 0)
-            // Cut at a character boundary so the payload stays valid UTF-8.
-            let reason = notice.reason.utf8
-            var end = min(reason.count, LinkNotice.maxReasonBytes)
-            if end < reason.count {
-                while end > 0 && reason[reason.index(reason.startIndex, offsetBy: end)] & 0xC0 == 0x80 { end -= 1 }
-            }
-            w.bytes(reason.prefix(end))
+            w.text(notice.reason, limit: LinkNotice.maxReasonBytes)
         case .lease(let notice):
             w.leaseNotice(notice)
         }

@@ -364,6 +364,7 @@ func withCStrings<T>(_ strings: [String], _ body: (UnsafeMutablePointer<UnsafeMu
     var pointers: [UnsafeMutablePointer<CChar>?] = strings.map { strdup($0) }
     pointers.append(nil)
     defer { for p in pointers { free(p) } }
+    // Never nil: the array holds at least its terminating nil.
     return pointers.withUnsafeMutableBufferPointer { body($0.baseAddress!) }
 }
 

@@ -59,10 +59,8 @@ struct UserSimScheme: PortScheme {
         let program = radioSimPath()
         let log = Glibc.open(files.log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0o600)
         defer { if log >= 0 { close(log) } }
-        var argv: [UnsafeMutablePointer<CChar>?] = [strdup(program), strdup("--user"), nil]
-        defer { argv.forEach { free($0) } }
         var pid: Int32 = 0
-        let rc = radio_spawn(program, &argv, -1, log, 1, &pid)
+        let rc = withCStrings([program, "--user"]) { argv in radio_spawn(program, argv, -1, log, 1, &pid) }
         guard rc == 0 else {
             throw .system("starting \(program), the user's simulator (install radio-sim beside radio-cli, or give --port)",
                           Errno(rawValue: rc))
